@@ -19,6 +19,9 @@ const run = promisify(execFile)
 const projectRoot = resolve(import.meta.dirname, '..')
 const cacheDir = join(projectRoot, '.cache', 'guests')
 
+/** Bump when the compiler invocation changes, so cached builds are redone. */
+const COMPILE_RECIPE_VERSION = '2'
+
 export type GuestLanguage = 'c' | 'rust' | 'assemblyscript'
 
 export interface CompileOptions {
@@ -45,6 +48,8 @@ export async function compileGuest(
   const key = createHash('sha256')
     .update(language)
     .update('\0')
+    .update(COMPILE_RECIPE_VERSION)
+    .update('\0')
     .update(flags.join('\0'))
     .update('\0')
     .update(await readFile(source))
@@ -60,6 +65,13 @@ export async function compileGuest(
   await mkdir(dirname(out), { recursive: true })
   await copyFile(cached, out)
   return out
+}
+
+function pathWithoutNodeModules(): string {
+  return (process.env.PATH ?? '')
+    .split(':')
+    .filter((dir) => !dir.includes('node_modules'))
+    .join(':')
 }
 
 /** The options of @assemblyscript/wasi-shim's asconfig.json (asc needs the library path relative to its cwd). */
@@ -85,7 +97,15 @@ async function compileUncached(language: GuestLanguage, source: string, out: str
   try {
     switch (language) {
       case 'c':
-        await run('clang', ['--target=wasm32-wasi', '-O2', '-Wl,--strip-debug', ...flags, '-o', out, source])
+        // clang runs any wasm-opt it finds on PATH (npm puts binaryen's there), which would make
+        // the output depend on how the build was started: hide it.
+        await run(
+          'clang',
+          ['--target=wasm32-wasi', '-O2', '-Wl,--strip-debug', ...flags, '-o', out, source],
+          {
+            env: { ...process.env, PATH: pathWithoutNodeModules() },
+          },
+        )
         return
       case 'rust':
         await run('/usr/bin/rustc', [

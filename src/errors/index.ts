@@ -63,3 +63,53 @@ export class UsageError extends UnderstudyError {
     super('ERR_USAGE', message)
   }
 }
+
+/** Replay reached the end of the log while the guest still asked for something. */
+export class LogEndedError extends UnderstudyError {
+  readonly seq: number
+  readonly asked: string
+
+  constructor(seq: number, asked: string) {
+    super('ERR_LOG_ENDED', `the log ended before entry ${seq}, but the guest asked for ${asked}`)
+    this.seq = seq
+    this.asked = asked
+  }
+}
+
+/** A guest toolchain (clang + wasi-libc, rustc's wasm32-wasi std, asc) is not installed. */
+export class ToolchainMissingError extends UnderstudyError {
+  readonly language: string
+
+  constructor(language: string, message: string) {
+    super('ERR_TOOLCHAIN_MISSING', message)
+    this.language = language
+  }
+}
+
+/** A guest program did not compile. */
+export class GuestBuildError extends UnderstudyError {
+  readonly guest: string
+
+  constructor(guest: string, message: string, options?: ErrorOptions) {
+    super('ERR_GUEST_BUILD', message, options)
+    this.guest = guest
+  }
+}
+
+/** A replica-group operation that only the primary may perform was asked of another member. */
+export class NotPrimaryError extends UnderstudyError {
+  /** The primary this member knows of, if any, so the caller can retry there. */
+  readonly leader: string | undefined
+
+  constructor(message: string, leader?: string) {
+    super('ERR_NOT_PRIMARY', message)
+    this.leader = leader
+  }
+}
+
+/** A replica-group member was driven against its contract, or its state broke a protocol invariant. */
+export class GroupStateError extends UnderstudyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_GROUP_STATE', message, options)
+  }
+}
