@@ -113,3 +113,141 @@ export class GroupStateError extends UnderstudyError {
     super('ERR_GROUP_STATE', message, options)
   }
 }
+
+/** This host cannot do what the recording did (e.g. grow memory as far); the replica cannot follow. */
+export class HostLimitError extends UnderstudyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_HOST_LIMIT', message, options)
+  }
+}
+
+/** The policy family: manifests, policy documents, Cedar policies, user keys. */
+export class PolicyError extends UnderstudyError {}
+
+/** A workload manifest that carries no signature. */
+export class ManifestUnsignedError extends PolicyError {
+  constructor(message: string) {
+    super('ERR_MANIFEST_UNSIGNED', message)
+  }
+}
+
+/** A manifest whose signature does not verify: some field changed after the owner signed it. */
+export class ManifestTamperedError extends PolicyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_MANIFEST_TAMPERED', message, options)
+  }
+}
+
+/** A manifest signed by a key other than its owner's. */
+export class ManifestNotOwnerError extends PolicyError {
+  readonly signer: string
+  readonly owner: string
+
+  constructor(signer: string, owner: string) {
+    super('ERR_MANIFEST_NOT_OWNER', `the manifest is signed by ${signer}, not by its owner ${owner}`)
+    this.signer = signer
+    this.owner = owner
+  }
+}
+
+/** A manifest that is not well formed; `field` is the dotted path of the first bad field. */
+export class ManifestInvalidError extends PolicyError {
+  readonly field: string
+
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super('ERR_MANIFEST_INVALID', message, options)
+    this.field = field
+  }
+}
+
+/** A host policy document that is not well formed; `field` is the dotted path of the first bad field. */
+export class PolicyInvalidError extends PolicyError {
+  readonly field: string
+
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super('ERR_POLICY_INVALID', message, options)
+    this.field = field
+  }
+}
+
+/**
+ * Admin-written Cedar that does not parse (ERR_CEDAR_SYNTAX) or does not fit the schema
+ * (ERR_CEDAR_SCHEMA); line and column are 1-based, in the text the admin wrote.
+ */
+export class CedarPolicyError extends PolicyError {
+  readonly line: number
+  readonly column: number
+
+  constructor(code: 'ERR_CEDAR_SYNTAX' | 'ERR_CEDAR_SCHEMA', line: number, column: number, message: string) {
+    super(code, message)
+    this.line = line
+    this.column = column
+  }
+}
+
+/** Cedar refused a request the policy layer built: a bug in the layer, never a decision. */
+export class PolicyEvaluationError extends PolicyError {
+  constructor(message: string) {
+    super('ERR_POLICY_EVALUATION', message)
+  }
+}
+
+/** A user key or user id that is not an Ed25519 libp2p key. */
+export class UserKeyError extends PolicyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_USER_KEY', message, options)
+  }
+}
+
+/** One invalid value in a config: its key path, what is wrong, and where it was set. */
+export interface ConfigProblem {
+  /** Key path such as `replication.heartbeatMs` or `listen[1]` ('' for the whole file). */
+  readonly path: string
+  readonly message: string
+  /** Where the value came from: `line 12, column 18`, `UNDERSTUDY_LOG_LEVEL`, `overrides`, or `default`. */
+  readonly source: string
+}
+
+/** A config that does not validate; the message lists every problem, `problems` holds them for programs. */
+export class InvalidConfigError extends ConfigError {
+  readonly file: string | undefined
+  readonly problems: readonly ConfigProblem[]
+
+  constructor(message: string, file: string | undefined, problems: readonly ConfigProblem[]) {
+    super(message)
+    this.file = file
+    this.problems = problems
+  }
+}
+
+/** A data directory written in a store format this build cannot read (newer, or unknown). */
+export class StoreVersionError extends UnderstudyError {
+  readonly found: number
+  readonly supported: number
+
+  constructor(message: string, found: number, supported: number) {
+    super('ERR_STORE_VERSION', message)
+    this.found = found
+    this.supported = supported
+  }
+}
+
+/** A data directory that is unsafe to use (another owner, world-writable) or cannot be created. */
+export class DataDirError extends UnderstudyError {
+  readonly path: string
+
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super('ERR_DATA_DIR', message, options)
+    this.path = path
+  }
+}
+
+/** A server (metrics, control API) could not listen on its address. */
+export class ListenError extends UnderstudyError {
+  readonly address: string
+
+  constructor(address: string, message: string, options?: ErrorOptions) {
+    super('ERR_LISTEN', message, options)
+    this.address = address
+  }
+}

@@ -1,0 +1,816 @@
+import { ConfigError, GroupStateError, NotPrimaryError } from '../../errors/index.ts'
+import { entryBytes, GroupLog } from './log.ts'
+import { Progress } from './progress.ts'
+import type {
+  AppendEntries,
+  AppendResponse,
+  Checkpoint,
+  CheckpointResponse,
+  Entry,
+  GroupConfig,
+  GroupEvent,
+  GroupStatus,
+  HardState,
+  InstallCheckpoint,
+  MemberId,
+  Message,
+  OutputTicket,
+  PersistedState,
+  PreVote,
+  Ready,
+  RequestVote,
+  Role,
+  RoleChange,
+} from './types.ts'
+
+export interface MemberInit {
+  id: MemberId
+  config: GroupConfig
+  /** Uniform in [0, 1); the only source of randomness (election timeout jitter). Seed it in tests. */
+  random: () => number
+  /** What was durable when this member last stopped; absent for a new member. */
+  storage?: PersistedState | undefined
+  /** The machine already reflects the entries up to here (default: the stored checkpoint's seq). */
+  appliedSeq?: number | undefined
+  /**
+   * The data of the epoch-start entry a new primary appends (default: empty), e.g. the machine's own
+   * encoded EpochStart entry. `previous` is the entry before it, unless compacted. Must be pure.
+   */
+  epochStartData?: ((epoch: number, seq: number, previous: Entry | undefined) => Uint8Array) | undefined
+}
+
+type Send = Message extends infer M
+  ? M extends Message
+    ? Omit<M, 'from' | 'epoch'> & { epoch?: number }
+    : never
+  : never
+
+const EMPTY = new Uint8Array(0)
+
+/**
+ * One member of a replica group, as a pure state machine in the manner of etcd/raft: feed it
+ * messages (step), time (tick) and proposals; take a Ready batch, do its I/O in the documented order,
+ * then advance(ready). Nothing leaves this object except through a Ready.
+ */
+export class ReplicaGroupMember<O = unknown> {
+  readonly id: MemberId
+  readonly #config: GroupConfig
+  readonly #peers: MemberId[]
+  readonly #quorum: number
+  readonly #random: () => number
+  readonly #epochStartData: NonNullable<MemberInit['epochStartData']>
+  readonly #log: GroupLog
+
+  #role: Role = 'shadow'
+  #epoch = 0
+  #votedFor: MemberId | undefined
+  #leader: MemberId | undefined
+  #commitSeq = 0
+  /** Applied per the caller's last advance(). */
+  #appliedSeq: number
+  /** Highest seq handed out in committedToApply. */
+  #applyCursor: number
+  /** Highest seq known durable (confirmed by advance). */
+  #stableSeq: number
+  /** Highest seq handed out in entriesToPersist. */
+  #persistCursor: number
+  #pendingTruncate: number | undefined
+  #pendingCheckpoint: { checkpoint: Checkpoint; restore: boolean } | undefined
+  #reportedHardState: HardState
+  #reportedRole: RoleChange
+
+  #messages: Message[] = []
+  #events: GroupEvent[] = []
+  #pendingOutputs: OutputTicket<O>[] = []
+  /** Outputs whose entries are committed, waiting for the next Ready (kept when stepping down). */
+  #releasable: OutputTicket<O>[] = []
+
+  #now = 0
+  #electionElapsed = 0
+  #heartbeatElapsed = 0
+  #electionTimeout = 0
+  #votes = new Map<MemberId, boolean>()
+  #progress = new Map<MemberId, Progress>()
+  #transfer: { to: MemberId; elapsed: number; sent: boolean } | undefined
+  #appendsDue = false
+
+  constructor(init: MemberInit) {
+    validateConfig(init.config, init.id)
+    this.id = init.id
+    this.#config = init.config
+    this.#peers = init.config.members.filter((m) => m !== init.id)
+    this.#quorum = Math.floor(init.config.members.length / 2) + 1
+    this.#random = init.random
+    this.#epochStartData = init.epochStartData ?? (() => EMPTY)
+
+    const stored = init.storage
+    this.#log = new GroupLog(stored?.checkpoint, stored?.entries ?? [])
+    if (stored) {
+      this.#epoch = stored.hardState.epoch
+      this.#votedFor = stored.hardState.votedFor
+      this.#commitSeq = stored.hardState.commitSeq
+    }
+    const checkpointSeq = this.#log.checkpoint.seq
+    if (this.#commitSeq < checkpointSeq) this.#commitSeq = checkpointSeq
+    if (this.#commitSeq > this.#log.lastSeq()) {
+      throw new GroupStateError(
+        `stored commit seq ${this.#commitSeq} is past the stored log (${this.#log.lastSeq()})`,
+      )
+    }
+    this.#appliedSeq = Math.min(Math.max(init.appliedSeq ?? checkpointSeq, checkpointSeq), this.#commitSeq)
+    this.#applyCursor = this.#appliedSeq
+    this.#stableSeq = this.#log.lastSeq()
+    this.#persistCursor = this.#log.lastSeq()
+    this.#reportedHardState = this.#hardState()
+    this.#reportedRole = this.#roleState()
+    this.#resetElectionTimeout()
+  }
+
+  // ---- inputs ------------------------------------------------------------------------------------
+
+  /** One unit of time. Shadows count toward an election; the primary heartbeats and checks its quorum. */
+  tick(): void {
+    this.#now++
+    if (this.#role === 'primary') {
+      this.#tickPrimary()
+      return
+    }
+    this.#electionElapsed++
+    if (this.#electionElapsed >= this.#electionTimeout) {
+      this.#electionElapsed = 0
+      this.#campaign('pre-vote')
+    }
+  }
+
+  step(m: Message): void {
+    if (m.to !== this.id) throw new GroupStateError(`message for ${m.to} delivered to ${this.id}`)
+    if (!this.#peers.includes(m.from)) return
+
+    if (m.epoch > this.#epoch) {
+      const isVote = m.type === 'pre-vote' || m.type === 'request-vote'
+      const forced = m.type === 'request-vote' && m.transfer
+      // A member that hears from a live primary ignores candidates: a member that was cut off cannot
+      // disrupt a healthy group when it returns.
+      if (isVote && !forced && this.#inLease()) return
+      if (m.type === 'pre-vote' || (m.type === 'pre-vote-response' && m.granted)) {
+        // Pre-votes are asked and granted for a future epoch that nobody adopts yet.
+      } else if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'install-checkpoint') {
+        this.#becomeShadow(m.epoch, m.from, 'newer-epoch')
+      } else {
+        this.#becomeShadow(m.epoch, undefined, 'newer-epoch')
+      }
+    } else if (m.epoch < this.#epoch) {
+      this.#refuseStale(m)
+      return
+    }
+
+    switch (m.type) {
+      case 'append':
+      case 'heartbeat':
+      case 'install-checkpoint':
+        if (this.#role === 'primary') {
+          throw new GroupStateError(`two primaries in epoch ${this.#epoch}: ${this.id} and ${m.from}`)
+        }
+        if (this.#role !== 'shadow') this.#becomeShadow(m.epoch, m.from, 'newer-epoch')
+        this.#electionElapsed = 0
+        this.#leader = m.from
+        if (m.type === 'append') this.#handleAppend(m)
+        else if (m.type === 'heartbeat') this.#handleHeartbeat(m.from, m.leaderCommit)
+        else this.#handleCheckpoint(m)
+        return
+      case 'append-response':
+        if (this.#role === 'primary') this.#onAppendResponse(m)
+        return
+      case 'heartbeat-response':
+        if (this.#role === 'primary') this.#onHeartbeatResponse(m.from)
+        return
+      case 'checkpoint-response':
+        if (this.#role === 'primary') this.#onCheckpointResponse(m)
+        return
+      case 'pre-vote':
+      case 'request-vote':
+        this.#handleVoteRequest(m)
+        return
+      case 'pre-vote-response':
+        if (this.#role === 'pre-candidate') this.#poll(m.from, m.granted)
+        return
+      case 'vote-response':
+        if (this.#role === 'candidate') this.#poll(m.from, m.granted)
+        return
+      case 'timeout-now':
+        if (this.#role !== 'primary') this.#campaign('transfer')
+        return
+    }
+  }
+
+  /**
+   * Appends an entry (primary only) and returns its seq. `outputs` are released in a later Ready once
+   * the entry is committed, or dropped (reported as 'outputs-discarded') if this member stops being
+   * primary first.
+   */
+  propose(data: Uint8Array, outputs: readonly O[] = []): number {
+    if (this.#role !== 'primary') {
+      throw new NotPrimaryError(`${this.id} is not the primary (role ${this.#role})`, this.#leader)
+    }
+    if (this.#transfer) {
+      throw new NotPrimaryError(
+        `${this.id} is handing the primary role to ${this.#transfer.to}`,
+        this.#transfer.to,
+      )
+    }
+    const seq = this.#appendEntry('normal', data)
+    for (const output of outputs) this.#pendingOutputs.push({ seq, epoch: this.#epoch, output })
+    return seq
+  }
+
+  /**
+   * The failover drill: stop taking proposals, bring `to` fully up to date, then tell it to start an
+   * election at once. Given up after electionTicks if `to` does not take over.
+   */
+  transferLeadership(to: MemberId): void {
+    if (this.#role !== 'primary') {
+      throw new NotPrimaryError(`${this.id} is not the primary and cannot hand over`, this.#leader)
+    }
+    if (!this.#peers.includes(to)) throw new GroupStateError(`${to} is not another member of this group`)
+    if (this.#transfer?.to === to) return
+    this.#transfer = { to, elapsed: 0, sent: false }
+    this.#events.push({ type: 'transfer-started', to })
+    this.#appendsDue = true
+    this.#maybeSendTimeoutNow()
+  }
+
+  /**
+   * The machine has checkpointed the state after entry `uptoSeq` (at most the applied seq), and `ref`
+   * locates it: the log before it may go, and shadows that need it get InstallCheckpoint.
+   */
+  compact(uptoSeq: number, ref: Uint8Array): void {
+    if (uptoSeq <= this.#log.checkpoint.seq) return
+    if (uptoSeq > this.#appliedSeq) {
+      throw new GroupStateError(`cannot compact to ${uptoSeq}: only ${this.#appliedSeq} is applied`)
+    }
+    const checkpoint = this.#log.compact(uptoSeq, ref)
+    this.#pendingCheckpoint = { checkpoint, restore: false }
+  }
+
+  // ---- outputs -----------------------------------------------------------------------------------
+
+  hasReady(): boolean {
+    return (
+      this.#appendsDue ||
+      this.#messages.length > 0 ||
+      this.#events.length > 0 ||
+      this.#releasable.length > 0 ||
+      this.#persistCursor < this.#log.lastSeq() ||
+      this.#applyCursor < this.#commitSeq ||
+      this.#pendingTruncate !== undefined ||
+      this.#pendingCheckpoint !== undefined ||
+      !sameHardState(this.#hardState(), this.#reportedHardState) ||
+      !sameRole(this.#roleState(), this.#reportedRole) ||
+      (this.#role === 'primary' &&
+        (this.#pendingOutputs[0]?.seq ?? Number.POSITIVE_INFINITY) <= this.#commitSeq)
+    )
+  }
+
+  /** Takes everything pending. Several Readies may be outstanding; advance them in the order taken. */
+  ready(): Ready<O> {
+    if (this.#role === 'primary' && this.#appendsDue) this.#flushAppends()
+    this.#appendsDue = false
+
+    const last = this.#log.lastSeq()
+    const hardState = this.#hardState()
+    const role = this.#roleState()
+    if (this.#role === 'primary') this.#takeCommittedOutputs()
+    const outputsToRelease = this.#releasable
+    this.#releasable = []
+    const rd: Ready<O> = {
+      hardState: sameHardState(hardState, this.#reportedHardState) ? undefined : hardState,
+      truncateFrom: this.#pendingTruncate,
+      checkpoint: this.#pendingCheckpoint,
+      entriesToPersist: this.#persistCursor < last ? this.#log.slice(this.#persistCursor + 1, last) : [],
+      messages: this.#messages,
+      committedToApply:
+        this.#applyCursor < this.#commitSeq ? this.#log.slice(this.#applyCursor + 1, this.#commitSeq) : [],
+      outputsToRelease,
+      roleChange: sameRole(role, this.#reportedRole) ? undefined : role,
+      events: this.#events,
+    }
+    this.#persistCursor = last
+    this.#applyCursor = Math.max(this.#applyCursor, this.#commitSeq)
+    this.#pendingTruncate = undefined
+    this.#pendingCheckpoint = undefined
+    this.#reportedHardState = hardState
+    this.#reportedRole = role
+    this.#messages = []
+    this.#events = []
+    return rd
+  }
+
+  /** The caller has done everything `ready` asked. */
+  advance(ready: Ready<O>): void {
+    const persisted = ready.entriesToPersist.at(-1)
+    // Log matching: if the entry still has the epoch it had, nothing before it was cut since.
+    if (persisted && this.#log.epochAt(persisted.seq) === persisted.epoch) {
+      this.#stableSeq = Math.max(this.#stableSeq, persisted.seq)
+    }
+    if (ready.checkpoint && this.#log.checkpoint.seq >= ready.checkpoint.checkpoint.seq) {
+      this.#stableSeq = Math.max(this.#stableSeq, ready.checkpoint.checkpoint.seq)
+      if (ready.checkpoint.restore)
+        this.#appliedSeq = Math.max(this.#appliedSeq, ready.checkpoint.checkpoint.seq)
+    }
+    const applied = ready.committedToApply.at(-1)
+    if (applied) this.#appliedSeq = Math.max(this.#appliedSeq, applied.seq)
+    // The primary counts its own copy toward a majority only once it is durable.
+    if (this.#role === 'primary' && this.#maybeCommit()) this.#appendsDue = true
+  }
+
+  status(): GroupStatus {
+    const last = this.#log.lastSeq()
+    return {
+      id: this.id,
+      role: this.#role,
+      epoch: this.#epoch,
+      leader: this.#leader,
+      votedFor: this.#votedFor,
+      commitSeq: this.#commitSeq,
+      appliedSeq: this.#appliedSeq,
+      stableSeq: this.#stableSeq,
+      firstSeq: this.#log.firstSeq(),
+      lastSeq: last,
+      followers: [...this.#progress].map(([member, pr]) => ({
+        member,
+        state: pr.state,
+        matchSeq: pr.matchSeq,
+        nextSeq: pr.nextSeq,
+        lag: last - pr.matchSeq,
+        inflightBytes: pr.inflightBytes,
+        recentActive: pr.recentActive,
+      })),
+      transferringTo: this.#transfer?.to,
+    }
+  }
+
+  /** Log entries from..to inclusive that this member still holds (after its checkpoint). */
+  readLog(fromSeq: number, toSeq: number = this.#log.lastSeq()): Entry[] {
+    return this.#log.slice(Math.max(fromSeq, this.#log.firstSeq()), toSeq)
+  }
+
+  checkpoint(): Checkpoint {
+    return this.#log.checkpoint
+  }
+
+  // ---- roles -------------------------------------------------------------------------------------
+
+  #becomeShadow(epoch: number, leader: MemberId | undefined, reason: 'newer-epoch' | 'lost-quorum'): void {
+    if (this.#role === 'primary') {
+      this.#events.push({
+        type: 'stepped-down',
+        epoch: this.#epoch,
+        reason,
+        commitSeq: this.#commitSeq,
+        lastSeq: this.#log.lastSeq(),
+      })
+      this.#discardOutputs()
+    }
+    if (epoch !== this.#epoch) {
+      this.#epoch = epoch
+      this.#votedFor = undefined
+    }
+    this.#role = 'shadow'
+    this.#leader = leader
+    this.#resetRoleState()
+  }
+
+  #resetRoleState(): void {
+    this.#electionElapsed = 0
+    this.#heartbeatElapsed = 0
+    this.#resetElectionTimeout()
+    this.#votes.clear()
+    this.#progress.clear()
+    this.#transfer = undefined
+    this.#appendsDue = false
+  }
+
+  #takeCommittedOutputs(): void {
+    const n = this.#pendingOutputs.findIndex((t) => t.seq > this.#commitSeq)
+    const count = n < 0 ? this.#pendingOutputs.length : n
+    this.#releasable.push(...this.#pendingOutputs.slice(0, count))
+    this.#pendingOutputs = this.#pendingOutputs.slice(count)
+  }
+
+  /** On stepping down: outputs of committed entries still go out; the others never will. */
+  #discardOutputs(): void {
+    this.#takeCommittedOutputs()
+    const first = this.#pendingOutputs[0]
+    if (first) {
+      this.#events.push({
+        type: 'outputs-discarded',
+        epoch: this.#epoch,
+        count: this.#pendingOutputs.length,
+        fromSeq: first.seq,
+      })
+    }
+    this.#pendingOutputs = []
+  }
+
+  #campaign(kind: 'pre-vote' | 'election' | 'transfer'): void {
+    const preVote = kind === 'pre-vote'
+    if (preVote) {
+      this.#role = 'pre-candidate'
+      this.#leader = undefined
+      this.#resetRoleState()
+    } else {
+      this.#role = 'candidate'
+      this.#epoch++
+      this.#votedFor = this.id
+      this.#leader = undefined
+      this.#resetRoleState()
+    }
+    const epoch = preVote ? this.#epoch + 1 : this.#epoch
+    this.#events.push({ type: 'election-started', epoch, preVote, transfer: kind === 'transfer' })
+    if (this.#poll(this.id, true) !== 'pending') return
+    const last = this.#log.lastPosition()
+    for (const to of this.#peers) {
+      if (preVote) this.#send({ type: 'pre-vote', to, epoch, last })
+      else this.#send({ type: 'request-vote', to, epoch, last, transfer: kind === 'transfer' })
+    }
+  }
+
+  #poll(from: MemberId, granted: boolean): 'won' | 'lost' | 'pending' {
+    this.#votes.set(from, granted)
+    let yes = 0
+    for (const v of this.#votes.values()) if (v) yes++
+    const no = this.#votes.size - yes
+    if (yes >= this.#quorum) {
+      if (this.#role === 'pre-candidate') this.#campaign('election')
+      else this.#becomePrimary()
+      return 'won'
+    }
+    if (no > this.#config.members.length - this.#quorum) {
+      this.#becomeShadow(this.#epoch, undefined, 'newer-epoch')
+      return 'lost'
+    }
+    return 'pending'
+  }
+
+  #becomePrimary(): void {
+    this.#role = 'primary'
+    this.#leader = this.id
+    this.#resetRoleState()
+    const next = this.#log.lastSeq() + 1
+    for (const peer of this.#peers) this.#progress.set(peer, new Progress(next, this.#now))
+    // Entries of earlier epochs commit only through an entry of this one (Raft's commitment rule).
+    const seq = this.#log.lastSeq() + 1
+    this.#appendEntry('epoch-start', this.#epochStartData(this.#epoch, seq, this.#log.entry(seq - 1)))
+    this.#events.push({ type: 'became-primary', epoch: this.#epoch, epochStartSeq: seq })
+  }
+
+  #inLease(): boolean {
+    return this.#leader !== undefined && this.#electionElapsed < this.#config.electionTicks
+  }
+
+  // ---- primary -----------------------------------------------------------------------------------
+
+  #tickPrimary(): void {
+    this.#heartbeatElapsed++
+    this.#electionElapsed++
+    if (this.#electionElapsed >= this.#config.electionTicks) {
+      this.#electionElapsed = 0
+      let active = 1
+      for (const pr of this.#progress.values()) {
+        if (pr.recentActive) active++
+        pr.recentActive = false
+      }
+      // Check quorum: a primary that cannot reach a majority stops acting as one.
+      if (active < this.#quorum) {
+        this.#becomeShadow(this.#epoch, undefined, 'lost-quorum')
+        return
+      }
+    }
+    if (this.#transfer && ++this.#transfer.elapsed >= this.#config.electionTicks) {
+      this.#events.push({ type: 'transfer-aborted', to: this.#transfer.to })
+      this.#transfer = undefined
+    }
+    if (this.#heartbeatElapsed >= this.#config.heartbeatTicks) {
+      this.#heartbeatElapsed = 0
+      for (const [to, pr] of this.#progress) {
+        this.#sendHeartbeat(to, pr)
+        if (pr.state === 'checkpoint' && this.#now - pr.checkpointSentAt >= this.#config.electionTicks) {
+          this.#sendCheckpoint(to, pr)
+        }
+      }
+    }
+  }
+
+  #appendEntry(kind: Entry['kind'], data: Uint8Array): number {
+    const seq = this.#log.lastSeq() + 1
+    this.#log.append([{ seq, epoch: this.#epoch, kind, data }])
+    this.#appendsDue = true
+    return seq
+  }
+
+  #flushAppends(): void {
+    for (const [to, pr] of this.#progress) {
+      while (this.#maybeSendAppend(to, pr, false)) {}
+      if (pr.sentCommit < Math.min(this.#commitSeq, pr.matchSeq)) this.#sendHeartbeat(to, pr)
+    }
+  }
+
+  /** Sends the next batch if flow control allows; true when more could follow at once. */
+  #maybeSendAppend(to: MemberId, pr: Progress, sendIfEmpty: boolean): boolean {
+    if (pr.isPaused(this.#config.maxInflightBytes)) return false
+    const prevSeq = pr.nextSeq - 1
+    const prevEpoch = this.#log.epochAt(prevSeq)
+    if (prevEpoch === undefined || pr.nextSeq < this.#log.firstSeq()) {
+      this.#sendCheckpoint(to, pr)
+      return false
+    }
+    const entries = this.#log.slice(
+      pr.nextSeq,
+      this.#log.lastSeq(),
+      this.#config.maxBatchEntries,
+      this.#config.maxInflightBytes,
+    )
+    if (entries.length === 0 && !sendIfEmpty) return false
+    this.#send({
+      type: 'append',
+      to,
+      prev: { seq: prevSeq, epoch: prevEpoch },
+      entries,
+      leaderCommit: this.#commitSeq,
+    })
+    let bytes = 0
+    for (const e of entries) bytes += entryBytes(e)
+    pr.sentEntries(prevSeq + entries.length, entries.length, bytes)
+    pr.sentCommit = Math.max(pr.sentCommit, Math.min(this.#commitSeq, prevSeq + entries.length))
+    return entries.length > 0 && pr.state === 'replicate'
+  }
+
+  #sendHeartbeat(to: MemberId, pr: Progress): void {
+    // Only what this shadow is known to hold: its log may still differ beyond matchSeq.
+    const leaderCommit = Math.min(this.#commitSeq, pr.matchSeq)
+    this.#send({ type: 'heartbeat', to, leaderCommit })
+    pr.sentCommit = Math.max(pr.sentCommit, leaderCommit)
+  }
+
+  #sendCheckpoint(to: MemberId, pr: Progress): void {
+    if (!pr.recentActive) return
+    if (pr.state === 'checkpoint' && this.#now - pr.checkpointSentAt < this.#config.electionTicks) return
+    const checkpoint = this.#log.checkpoint
+    pr.becomeCheckpoint(checkpoint.seq, this.#now)
+    this.#send({ type: 'install-checkpoint', to, checkpoint })
+    this.#events.push({ type: 'checkpoint-sent', to, seq: checkpoint.seq })
+  }
+
+  #onAppendResponse(m: AppendResponse): void {
+    const pr = this.#progress.get(m.from)!
+    pr.recentActive = true
+    if (m.reject) {
+      const agree = m.hint.epoch > 0 ? this.#log.lastAgreeable(m.hint.seq, m.hint.epoch) : m.hint.seq
+      if (pr.maybeDecrTo(m.rejectedSeq, agree)) {
+        if (pr.state === 'replicate') pr.becomeProbe()
+        this.#appendsDue = true
+      }
+      return
+    }
+    const exact = pr.state === 'probe' && pr.matchSeq === m.matchSeq
+    if (!pr.maybeUpdate(m.matchSeq, this.#now) && !exact) return
+    if (pr.state === 'probe') pr.becomeReplicate(this.#now)
+    else if (pr.state === 'checkpoint' && pr.matchSeq >= pr.pendingCheckpoint) pr.becomeProbe()
+    this.#maybeCommit()
+    this.#appendsDue = true
+    this.#maybeSendTimeoutNow()
+  }
+
+  #onHeartbeatResponse(from: MemberId): void {
+    const pr = this.#progress.get(from)!
+    pr.recentActive = true
+    if (pr.state === 'probe') {
+      pr.probeSent = false
+      this.#appendsDue = true
+    } else if (pr.state === 'replicate' && pr.matchSeq < pr.nextSeq - 1) {
+      // Nothing acknowledged for a while with messages out: they were probably lost. Probe again.
+      const stall = Math.max(2 * this.#config.heartbeatTicks, Math.ceil(this.#config.electionTicks / 2))
+      if (this.#now - pr.lastProgressAt >= stall) {
+        pr.becomeProbe()
+        this.#appendsDue = true
+      }
+    }
+  }
+
+  #onCheckpointResponse(m: CheckpointResponse): void {
+    const pr = this.#progress.get(m.from)!
+    pr.recentActive = true
+    if (pr.state !== 'checkpoint') return
+    if (!m.reject) pr.maybeUpdate(m.matchSeq, this.#now)
+    if (m.reject || pr.matchSeq >= pr.pendingCheckpoint) {
+      pr.becomeProbe()
+      this.#appendsDue = true
+    }
+    if (this.#maybeCommit()) this.#appendsDue = true
+  }
+
+  #maybeCommit(): boolean {
+    const matches = [this.#stableSeq]
+    for (const pr of this.#progress.values()) matches.push(pr.matchSeq)
+    matches.sort((a, b) => b - a)
+    const candidate = matches[this.#quorum - 1]!
+    if (candidate <= this.#commitSeq || this.#log.epochAt(candidate) !== this.#epoch) return false
+    this.#commitSeq = candidate
+    this.#maybeSendTimeoutNow()
+    return true
+  }
+
+  #maybeSendTimeoutNow(): void {
+    const t = this.#transfer
+    if (!t || t.sent) return
+    const last = this.#log.lastSeq()
+    if (this.#progress.get(t.to)!.matchSeq === last && this.#commitSeq === last) {
+      this.#send({ type: 'timeout-now', to: t.to })
+      t.sent = true
+    }
+  }
+
+  // ---- shadow ------------------------------------------------------------------------------------
+
+  #handleAppend(m: AppendEntries): void {
+    let prev = m.prev
+    let entries = m.entries
+    if (prev.seq < this.#commitSeq) {
+      // Everything up to our commit seq is settled and equal everywhere: keep only what follows it.
+      entries = entries.filter((e) => e.seq > this.#commitSeq)
+      if (entries.length === 0) {
+        this.#respondAppend(m.from, this.#commitSeq)
+        return
+      }
+      prev = { seq: this.#commitSeq, epoch: this.#log.epochAt(this.#commitSeq)! }
+    }
+    if (this.#log.epochAt(prev.seq) !== prev.epoch) {
+      const seq = this.#log.lastAgreeable(Math.min(prev.seq, this.#log.lastSeq()), prev.epoch)
+      this.#send({
+        type: 'append-response',
+        to: m.from,
+        reject: true,
+        matchSeq: 0,
+        rejectedSeq: m.prev.seq,
+        hint: { seq, epoch: this.#log.epochAt(seq) ?? 0 },
+      })
+      return
+    }
+    const conflict = entries.findIndex((e) => this.#log.epochAt(e.seq) !== e.epoch)
+    if (conflict >= 0) {
+      const first = entries[conflict]!
+      if (first.seq <= this.#log.lastSeq()) this.#truncate(first.seq)
+      this.#log.append(entries.slice(conflict))
+    }
+    const lastNew = prev.seq + entries.length
+    this.#commitTo(Math.min(m.leaderCommit, lastNew))
+    this.#respondAppend(m.from, lastNew)
+  }
+
+  #respondAppend(to: MemberId, matchSeq: number): void {
+    this.#send({
+      type: 'append-response',
+      to,
+      reject: false,
+      matchSeq,
+      rejectedSeq: 0,
+      hint: { seq: 0, epoch: 0 },
+    })
+  }
+
+  #handleHeartbeat(from: MemberId, leaderCommit: number): void {
+    this.#commitTo(Math.min(leaderCommit, this.#log.lastSeq()))
+    this.#send({ type: 'heartbeat-response', to: from })
+  }
+
+  #handleCheckpoint(m: InstallCheckpoint): void {
+    const cp = m.checkpoint
+    if (cp.seq <= this.#commitSeq) {
+      this.#send({ type: 'checkpoint-response', to: m.from, reject: false, matchSeq: this.#commitSeq })
+      return
+    }
+    if (this.#log.epochAt(cp.seq) === cp.epoch) {
+      // We hold the entries the checkpoint covers: no restore, the commit just moves forward.
+      this.#commitTo(cp.seq)
+      this.#send({ type: 'checkpoint-response', to: m.from, reject: false, matchSeq: cp.seq })
+      return
+    }
+    const oldFirst = this.#log.firstSeq()
+    const dropped = this.#log.restore(cp)
+    if (dropped > 0) this.#pendingTruncate = Math.min(this.#pendingTruncate ?? oldFirst, oldFirst)
+    this.#pendingCheckpoint = { checkpoint: cp, restore: true }
+    this.#persistCursor = cp.seq
+    this.#stableSeq = Math.min(this.#stableSeq, oldFirst - 1)
+    this.#applyCursor = cp.seq
+    this.#commitSeq = cp.seq
+    this.#events.push({ type: 'checkpoint-installed', seq: cp.seq, epoch: cp.epoch })
+    this.#send({ type: 'checkpoint-response', to: m.from, reject: false, matchSeq: cp.seq })
+  }
+
+  #truncate(seq: number): void {
+    if (seq <= this.#commitSeq) {
+      throw new GroupStateError(
+        `${this.id} was asked to cut committed entry ${seq} (commit ${this.#commitSeq})`,
+      )
+    }
+    const dropped = this.#log.truncateFrom(seq)
+    this.#pendingTruncate = Math.min(this.#pendingTruncate ?? seq, seq)
+    this.#persistCursor = Math.min(this.#persistCursor, seq - 1)
+    this.#stableSeq = Math.min(this.#stableSeq, seq - 1)
+    this.#events.push({ type: 'log-truncated', fromSeq: seq, dropped })
+  }
+
+  #commitTo(seq: number): void {
+    if (seq > this.#commitSeq) this.#commitSeq = seq
+  }
+
+  // ---- votes and fencing -------------------------------------------------------------------------
+
+  #handleVoteRequest(m: PreVote | RequestVote): void {
+    const preVote = m.type === 'pre-vote'
+    const canVote =
+      this.#votedFor === m.from ||
+      (this.#votedFor === undefined && this.#leader === undefined) ||
+      (preVote && m.epoch > this.#epoch)
+    const granted = canVote && this.#log.isUpToDate(m.last)
+    const type = preVote ? 'pre-vote-response' : 'vote-response'
+    // A grant carries the asked epoch (a pre-vote's is in the future); a refusal carries ours.
+    this.#send({ type, to: m.from, epoch: granted ? m.epoch : this.#epoch, granted })
+    if (granted && !preVote) {
+      this.#votedFor = m.from
+      this.#electionElapsed = 0
+    }
+  }
+
+  /** Fencing: a message from an older epoch is refused, and answered so its sender learns ours. */
+  #refuseStale(m: Message): void {
+    const to = m.from
+    switch (m.type) {
+      case 'append':
+        this.#send({
+          type: 'append-response',
+          to,
+          reject: true,
+          matchSeq: 0,
+          rejectedSeq: m.prev.seq,
+          hint: { seq: 0, epoch: 0 },
+        })
+        return
+      case 'heartbeat':
+        this.#send({ type: 'heartbeat-response', to })
+        return
+      case 'install-checkpoint':
+        this.#send({ type: 'checkpoint-response', to, reject: true, matchSeq: 0 })
+        return
+      case 'pre-vote':
+        this.#send({ type: 'pre-vote-response', to, granted: false })
+        return
+      case 'request-vote':
+        this.#send({ type: 'vote-response', to, granted: false })
+        return
+      default:
+        // Answers to requests of an older epoch are simply stale.
+        return
+    }
+  }
+
+  #send(m: Send): void {
+    this.#messages.push({ ...m, from: this.id, epoch: m.epoch ?? this.#epoch } as Message)
+  }
+
+  #hardState(): HardState {
+    return { epoch: this.#epoch, votedFor: this.#votedFor, commitSeq: this.#commitSeq }
+  }
+
+  #roleState(): RoleChange {
+    return { role: this.#role, epoch: this.#epoch, leader: this.#leader }
+  }
+
+  #resetElectionTimeout(): void {
+    const e = this.#config.electionTicks
+    this.#electionTimeout = e + Math.floor(this.#random() * e)
+  }
+}
+
+function validateConfig(config: GroupConfig, id: MemberId): void {
+  const { members, heartbeatTicks, electionTicks, maxBatchEntries, maxInflightBytes } = config
+  if (!members.includes(id)) throw new ConfigError(`member ${id} is not in the group (${members.join(', ')})`)
+  if (new Set(members).size !== members.length) throw new ConfigError('group members must be distinct')
+  if (!Number.isInteger(heartbeatTicks) || heartbeatTicks < 1) {
+    throw new ConfigError('heartbeatTicks must be an integer >= 1')
+  }
+  if (!Number.isInteger(electionTicks) || electionTicks <= heartbeatTicks) {
+    throw new ConfigError('electionTicks must be an integer greater than heartbeatTicks')
+  }
+  if (!Number.isInteger(maxBatchEntries) || maxBatchEntries < 1)
+    throw new ConfigError('maxBatchEntries must be >= 1')
+  if (!(maxInflightBytes > 0)) throw new ConfigError('maxInflightBytes must be > 0')
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.epoch === b.epoch && a.votedFor === b.votedFor && a.commitSeq === b.commitSeq
+}
+
+function sameRole(a: RoleChange, b: RoleChange): boolean {
+  return a.role === b.role && a.epoch === b.epoch && a.leader === b.leader
+}
