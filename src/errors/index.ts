@@ -251,3 +251,94 @@ export class ListenError extends UnderstudyError {
     this.address = address
   }
 }
+
+/**
+ * The agent's store could not read or write (disk full, I/O error, closed, corrupt record). `op` names
+ * what was being done; the level error is the `cause`. A failed write changed nothing: every write is
+ * one atomic batch.
+ */
+export class StoreError extends UnderstudyError {
+  readonly op: string
+  readonly path: string
+
+  constructor(op: string, path: string, message: string, options?: ErrorOptions) {
+    super('ERR_STORE', message, options)
+    this.op = op
+    this.path = path
+  }
+}
+
+/** A control API request that is malformed: bad JSON, a field that does not validate, a body too large. */
+export class BadRequestError extends UnderstudyError {
+  constructor(message: string, code: 'ERR_BAD_REQUEST' | 'ERR_BODY_TOO_LARGE' = 'ERR_BAD_REQUEST') {
+    super(code, message)
+  }
+}
+
+/** A control API request over TCP without the agent's bearer token, or with another one. */
+export class UnauthorizedError extends UnderstudyError {
+  constructor(message: string) {
+    super('ERR_UNAUTHORIZED', message)
+  }
+}
+
+/** An action that policy refuses to this caller; `reasons` are the deciding rules in words. */
+export class ForbiddenError extends UnderstudyError {
+  readonly reasons: readonly string[]
+
+  constructor(message: string, reasons: readonly string[] = []) {
+    super('ERR_FORBIDDEN', message)
+    this.reasons = reasons
+  }
+}
+
+/** A workload name this agent does not know. */
+export class UnknownWorkloadError extends UnderstudyError {
+  readonly workload: string
+
+  constructor(workload: string) {
+    super('ERR_UNKNOWN_WORKLOAD', `no workload named ${workload} is known to this agent (see understudy ps)`)
+    this.workload = workload
+  }
+}
+
+/** A request that clashes with the current state: a name already running, a failover already under way. */
+export class ConflictError extends UnderstudyError {
+  constructor(message: string) {
+    super('ERR_CONFLICT', message)
+  }
+}
+
+/** The local agent's control API does not answer (not running, wrong socket or port, timed out). */
+export class AgentUnreachableError extends UnderstudyError {
+  readonly address: string
+
+  constructor(address: string, message: string, options?: ErrorOptions) {
+    super('ERR_AGENT_UNREACHABLE', message, options)
+    this.address = address
+  }
+}
+
+/** The agent answered a control API request with an error; `code` is the agent's, `status` the HTTP one. */
+export class ControlApiError extends UnderstudyError {
+  readonly status: number
+  /** Policy's reasons, when the agent refused (ERR_FORBIDDEN). */
+  readonly reasons: readonly string[]
+
+  constructor(status: number, code: string, message: string, reasons: readonly string[] = []) {
+    super(code, message)
+    this.status = status
+    this.reasons = reasons
+  }
+}
+
+/**
+ * A blocked host call was abandoned because the machine paused there (for a
+ * checkpoint): it records nothing and consumes no input; the guest makes the
+ * same call again when it resumes.
+ */
+export class AbandonedCallError extends UnderstudyError {
+  constructor(call: string) {
+    super('ERR_CALL_ABANDONED', `${call} was abandoned by a pause; the guest will make it again`)
+  }
+}

@@ -84,4 +84,10 @@ export interface Tape {
 
   /** The run ended. Record: appends an Exit entry. Replay: checks it. */
   exit(outcome: Outcome, stateDigest: Uint8Array): MaybePromise<void>
+
+  /**
+   * The machine paused while a call was blocked: forget that call (it is made
+   * again on resume) so the tape neither records nor consumes anything for it.
+   */
+  abandon?(): void
 }

@@ -2,7 +2,7 @@
  * The Tape in record mode: runs each nondeterministic operation live and appends
  * its result to the log, keeping seq and the hash chain.
  */
-import { UnderstudyError } from '../../errors/index.ts'
+import { AbandonedCallError, UnderstudyError } from '../../errors/index.ts'
 import {
   type CallArg,
   EntryKind,
@@ -46,6 +46,8 @@ export class Recorder implements Tape {
   readonly #chain: HashChain
   #epoch: number
   #busy = false
+  /** Identifies the blocking call in flight; abandon() forgets it. */
+  #pendingCall: symbol | undefined
   /** Set once the sink failed: the log has a hole, so every later use fails too. */
   #failed: { error: unknown } | undefined
 
@@ -91,17 +93,33 @@ export class Recorder implements Tape {
       return result
     }
     this.#busy = true
+    const call = Symbol(fn)
+    this.#pendingCall = call
     return result.then(
       (bytes) => {
+        if (this.#pendingCall !== call) throw new AbandonedCallError(fn)
         this.#busy = false
+        this.#pendingCall = undefined
         this.#append(EntryKind.Call, encodeCall(fn, args, bytes))
         return bytes
       },
       (err: unknown) => {
-        this.#busy = false
+        if (this.#pendingCall === call) {
+          this.#busy = false
+          this.#pendingCall = undefined
+        }
         throw err
       },
     )
+  }
+
+  /**
+   * The machine paused while a blocking call was pending: that call will never
+   * be recorded (the guest makes it again on resume), and the tape is free.
+   */
+  abandon(): void {
+    this.#busy = false
+    this.#pendingCall = undefined
   }
 
   input(name: string, live: () => Uint8Array): Uint8Array {

@@ -23,8 +23,12 @@ import type { DirectoryNode, DiskNode, FileNode, SkippedEntry, VirtualDisk } fro
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
-/** Fills `disk` from `hostDir`; returns the entries left out and why. */
-export async function seedFromHostDir(disk: VirtualDisk, hostDir: string): Promise<SkippedEntry[]> {
+/** Fills `into` (default: the disk's root) from `hostDir`; returns the entries left out and why. */
+export async function seedFromHostDir(
+  disk: VirtualDisk,
+  hostDir: string,
+  into: DirectoryNode = disk.root,
+): Promise<SkippedEntry[]> {
   let rootStat: Stats
   try {
     rootStat = await lstat(hostDir)
@@ -34,7 +38,7 @@ export async function seedFromHostDir(disk: VirtualDisk, hostDir: string): Promi
   if (!rootStat.isDirectory()) throw new ConfigError(`the seed ${hostDir} is not a directory`)
   const skipped: SkippedEntry[] = []
   const hardLinks = new Map<string, FileNode>()
-  await copyDirectory(disk, hostDir, '', disk.root, skipped, hardLinks)
+  await copyDirectory(disk, hostDir, '', into, skipped, hardLinks)
   return skipped
 }
 

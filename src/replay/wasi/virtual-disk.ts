@@ -110,6 +110,13 @@ export class VirtualDisk {
     return disk
   }
 
+  /** Copies a host directory into a new directory `path` of this disk (one disk can hold several preopens). */
+  async seedDirectory(path: string, hostDir: string): Promise<DirectoryNode> {
+    const dir = this.makeDirectory(path)
+    this.#skipped = [...this.#skipped, ...(await seedFromHostDir(this, hostDir, dir))]
+    return dir
+  }
+
   /** The timestamp given to changes from now on (ns since the epoch, as the guest last saw it). */
   get now(): bigint {
     return this.#now

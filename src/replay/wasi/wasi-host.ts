@@ -12,7 +12,7 @@
  * while the guest is blocked can simply issue the same call again on restore.
  */
 import { createHash, randomFillSync } from 'node:crypto'
-import { CheckpointError, ConfigError } from '../../errors/index.ts'
+import { AbandonedCallError, CheckpointError, ConfigError } from '../../errors/index.ts'
 import type { CallArg, MaybePromise, Tape } from '../types.ts'
 import type { FdEntry } from './fd-table.ts'
 import { FdTable } from './fd-table.ts'
@@ -136,6 +136,8 @@ export class WasiHost {
   readonly #fs: WasiFs
   readonly #tape: Tape
   readonly #stdin: StdinReader
+  /** Bumped by abandon(): blocked calls started before it must not complete. */
+  #generation = 0
   readonly #stdout: OutputSink | undefined
   readonly #stderr: OutputSink | undefined
   readonly #signal: AbortSignal | undefined
@@ -208,6 +210,34 @@ export class WasiHost {
   }
 
   /** The guest's linear memory; call after instantiation and after every restore. */
+  /**
+   * The machine paused while the guest was blocked in `call`: the wait's result
+   * must be neither recorded nor consumed (stdin stays buffered), because the
+   * guest makes the same call again when it resumes.
+   */
+  abandon(_call: string): void {
+    this.#generation++
+    this.#tape.abandon?.()
+  }
+
+  /** Continues a blocked call with `then`, unless a pause abandoned it meanwhile. */
+  #whenNotAbandoned<T, R>(call: string, wait: Promise<T>, then: (value: T) => MaybePromise<R>): Promise<R> {
+    const generation = this.#generation
+    return wait.then((value) => {
+      if (generation !== this.#generation) throw new AbandonedCallError(call)
+      return then(value)
+    })
+  }
+
+  /** Stdin has data or ended: take it (a source that raced back to empty is waited for again). */
+  #readStdinNow(capacity: number): MaybePromise<Uint8Array> {
+    const got = this.#stdin.tryRead(capacity)
+    if (got !== 'again') return success(got)
+    return this.#whenNotAbandoned('fd_read', abortable(this.#stdin.whenReadable(), this.#signal), () =>
+      this.#readStdinNow(capacity),
+    )
+  }
+
   setMemory(memory: LinearMemory): void {
     this.#mem.attach(memory)
   }
@@ -429,12 +459,12 @@ export class WasiHost {
     }
     const nonblock = (entry.flags & Fdflags.NONBLOCK) !== 0
     const result = this.#tape.call('fd_read', [fd, capacity], () => {
-      if (nonblock) {
-        const got = this.#stdin.tryRead(capacity)
-        return got === 'again' ? failure(Errno.AGAIN) : success(got)
-      }
-      const got = this.#stdin.read(capacity)
-      return got instanceof Promise ? abortable(got, this.#signal).then(success) : success(got)
+      const got = this.#stdin.tryRead(capacity)
+      if (got !== 'again') return success(got)
+      if (nonblock) return failure(Errno.AGAIN)
+      return this.#whenNotAbandoned('fd_read', abortable(this.#stdin.whenReadable(), this.#signal), () =>
+        this.#readStdinNow(capacity),
+      )
     })
     return this.#apply('fd_read', result, (payload) => {
       if (payload.length > capacity) throw malformed('fd_read', `${payload.length} bytes for ${capacity}`)
@@ -475,7 +505,9 @@ export class WasiHost {
     const args: CallArg[] = [count, fingerprint(subs)]
     const result = this.#tape.call('poll_oneoff', args, () => {
       const events = pollLive(subs, this.#poll)
-      return events instanceof Promise ? events.then(success) : success(events)
+      return events instanceof Promise
+        ? this.#whenNotAbandoned('poll_oneoff', events, success)
+        : success(events)
     })
     return this.#apply('poll_oneoff', result, (payload) => {
       const n = payload.length / Layout.EVENT
