@@ -149,6 +149,28 @@ test('real WASI programs (C and Rust) give the same output and files as the refe
   }
 })
 
+test('an AssemblyScript guest gives the same output as the reference runtime, up to its clock and dice', async (t) => {
+  const dir = await tempDir(t)
+  const image = await buildGuest('counter')
+  const input = 'alpha beta\ngamma\n\ndelta epsilon zeta\ntotal\n'
+  const reference = await runReference(image, { args: [], stdin: input })
+  const ours = collector()
+  const result = await recordSession({
+    imagePath: image,
+    logPath: join(dir, 'run.uslog'),
+    args: ['counter.wasm'],
+    stdin: chunks(input),
+    stdout: ours.sink,
+    cacheDir: join(dir, 'cache'),
+  })
+  // The only fields that differ between two runs are those made from the clock and random.
+  const stable = (text: string) =>
+    text.replace(/rolls?=\d+/g, 'roll=?').replace(/elapsed_ms=\d+/g, 'elapsed_ms=?')
+  t.deepEqual(result.outcome, { kind: 'exit', code: reference.exitCode })
+  t.true(reference.stdout.includes('line 4'), reference.stdout)
+  t.is(stable(ours.text()), stable(reference.stdout))
+})
+
 test('a checkpoint taken while the guest waits for input, restored in another process, ends in the same state', async (t) => {
   const dir = await tempDir(t)
   const image = await buildGuest('interactive')
