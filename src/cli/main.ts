@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { UnderstudyError } from '../errors/index.ts'
+import { registerDemoCommand } from './commands/demo.ts'
 import { registerMachineCommands } from './commands/machine.ts'
 import { version } from './version.ts'
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
   registerMachineCommands(program)
+  registerDemoCommand(program)
   return program
 }
 

@@ -1,0 +1,28 @@
+/**
+ * The log's first two inputs, as src/replay/session.ts writes them: the start
+ * parameters (JSON) and the seeded virtual disk. A shadow needs nothing else.
+ */
+import { CorruptLogError } from '../errors/index.ts'
+import type { StartParams } from '../replay/session.ts'
+
+export function encodeStart(start: StartParams): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(start))
+}
+
+export function decodeStart(bytes: Uint8Array): StartParams {
+  let start: StartParams
+  try {
+    start = JSON.parse(new TextDecoder().decode(bytes)) as StartParams
+  } catch (err) {
+    throw new CorruptLogError(`the log's start parameters are not JSON: ${(err as Error).message}`, 0)
+  }
+  if (!Array.isArray(start.args) || !Array.isArray(start.env) || !Array.isArray(start.preopens)) {
+    throw new CorruptLogError("the log's start parameters lack args, env or preopens", 0)
+  }
+  return start
+}
+
+/** Replay must never ask for a live input. */
+export function noLiveInput(): never {
+  throw new CorruptLogError('replay asked for a live input')
+}
