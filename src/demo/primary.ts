@@ -10,6 +10,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { LogSender, MeshNode, SourceItem, StreamEntry } from '../mesh/index.ts'
 import { describeOutcome, encodeEntry, Recorder } from '../replay/log/index.ts'
 import { PAUSABLE_WASI_IMPORTS, type StartParams } from '../replay/session.ts'
+import { encodeStart } from '../replay/start-params.ts'
 import type { LogEntry } from '../replay/types.ts'
 import { VirtualDisk, WasiHost } from '../replay/wasi/index.ts'
 import { WasmMachine } from '../replay/wasm/index.ts'
@@ -17,7 +18,6 @@ import { DemoError } from './demo-error.ts'
 import { LineInput } from './line-input.ts'
 import type { PrimaryResult, Reply } from './messages.ts'
 import { toHex } from './messages.ts'
-import { encodeStart } from './start-params.ts'
 
 export interface PrimaryInit {
   node: MeshNode

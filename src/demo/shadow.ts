@@ -15,13 +15,13 @@ import {
   Replayer,
 } from '../replay/log/index.ts'
 import { PAUSABLE_WASI_IMPORTS } from '../replay/session.ts'
+import { decodeStart, noLiveInput } from '../replay/start-params.ts'
 import { EntryKind, type LogEntry } from '../replay/types.ts'
 import { VirtualDisk, WasiHost } from '../replay/wasi/index.ts'
 import { WasmMachine } from '../replay/wasm/index.ts'
 import { DemoError } from './demo-error.ts'
 import type { ShadowProgress, StoredLog } from './messages.ts'
 import { toHex } from './messages.ts'
-import { decodeStart, noLiveInput } from './start-params.ts'
 
 export interface ShadowInit {
   node: MeshNode

@@ -10,13 +10,14 @@
  */
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { CheckpointError, ConfigError, CorruptLogError } from '../errors/index.ts'
+import { CheckpointError, ConfigError } from '../errors/index.ts'
 import type { CheckpointSummary, DriverRunResult } from './driver.ts'
 import type { ChainPosition } from './log/index.ts'
 import { LogBuffer, LogFileWriter, Recorder, Replayer, readLogFile } from './log/index.ts'
+import { decodeStart, encodeStart, noLiveInput, type StartParams } from './start-params.ts'
 import type { LogEntry, Outcome, Tape } from './types.ts'
 import { EntryKind } from './types.ts'
-import type { InputSource, OutputSink, Preopen } from './wasi/index.ts'
+import type { InputSource, OutputSink } from './wasi/index.ts'
 import { VirtualDisk, WasiHost } from './wasi/index.ts'
 import { WasmMachine, type WasmMachineOptions } from './wasm/index.ts'
 
@@ -35,12 +36,7 @@ export interface DirMapping {
   guestPath: string
 }
 
-/** What the guest starts with; recorded as the log's 'start' input. */
-export interface StartParams {
-  args: string[]
-  env: [string, string][]
-  preopens: Preopen[]
-}
+export type { StartParams } from './start-params.ts'
 
 export interface GuestIo {
   stdin?: InputSource
@@ -105,7 +101,7 @@ export async function recordSession(options: RecordOptions): Promise<SessionResu
   try {
     const tape = new Recorder({ sink: writer })
     const start = startParams(options)
-    await tape.input('start', () => encodeJson(start))
+    await tape.input('start', () => encodeStart(start))
     const disk = await seedDisk(options.dirs ?? [])
     await tape.input('disk', () => disk.serialize())
     const host = new WasiHost({ ...start, disk, tape, ...io(options) })
@@ -289,24 +285,8 @@ async function readImage(path: string): Promise<Uint8Array> {
   }
 }
 
-function noLiveInput(): never {
-  throw new CorruptLogError('replay asked for a live input')
-}
-
 function encodeJson(value: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value))
-}
-
-function decodeStart(bytes: Uint8Array): StartParams {
-  try {
-    const start = JSON.parse(new TextDecoder().decode(bytes)) as StartParams
-    if (!Array.isArray(start.args) || !Array.isArray(start.env) || !Array.isArray(start.preopens)) {
-      throw new Error('missing fields')
-    }
-    return start
-  } catch (err) {
-    throw new CorruptLogError(`the log's start parameters do not decode: ${(err as Error).message}`, 0)
-  }
 }
 
 function encodeChain(position: ChainPosition): Uint8Array {

@@ -1,9 +1,16 @@
 /**
- * The log's first two inputs, as src/replay/session.ts writes them: the start
- * parameters (JSON) and the seeded virtual disk. A shadow needs nothing else.
+ * The log's first input: the start parameters (JSON) a guest begins with. With
+ * the second input (the seeded virtual disk) a replica needs nothing else.
  */
 import { CorruptLogError } from '../errors/index.ts'
-import type { StartParams } from '../replay/session.ts'
+import type { Preopen } from './wasi/index.ts'
+
+/** What the guest starts with; recorded as the log's 'start' input. */
+export interface StartParams {
+  args: string[]
+  env: [string, string][]
+  preopens: Preopen[]
+}
 
 export function encodeStart(start: StartParams): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(start))
