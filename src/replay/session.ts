@@ -116,7 +116,8 @@ export async function recordSession(options: RecordOptions): Promise<SessionResu
     await writer.close()
     return { ...result, disk: host.disk }
   } catch (err) {
-    // Keep what was recorded: the file stays readable (with allowTruncatedTail) for a post-mortem.
+    // Keep what was recorded: close() ends the file properly, so it reads as a complete log of the
+    // run up to the failure (a replay of it stops there with ERR_LOG_ENDED); abandon only if that fails.
     await writer.close().catch(() => writer.abandon())
     throw err
   }
@@ -191,22 +192,16 @@ async function drive(
     else watchPosition(tape, request.atSeq, () => machine.requestPause())
   }
   request?.when?.then(() => machine.requestPause())
-  let result: DriverRunResult = await machine.run(
-    options.signal === undefined ? {} : { signal: options.signal },
-  )
-  if (
-    result.kind === 'paused' &&
-    request !== undefined &&
-    checkpoint === undefined &&
-    !options.signal?.aborted
-  ) {
+  const runOptions = options.signal === undefined ? {} : { signal: options.signal }
+  let result: DriverRunResult = await machine.run(runOptions)
+  if (result.kind === 'paused' && request !== undefined && !options.signal?.aborted) {
     const digest = machine.stateDigest()
     if (tape instanceof Recorder) tape.mark(EntryKind.Checkpoint, { stateDigest: digest })
     await flush?.()
     const seq = tape.position
     checkpoint = { ...(await machine.saveCheckpoint(request.path, tapeBlob())), seq }
     if (request.stop) return { outcome: undefined, digest, entries: tape.position, checkpoint }
-    result = await machine.run(options.signal === undefined ? {} : { signal: options.signal })
+    result = await machine.run(runOptions)
   }
   if (result.kind === 'paused') {
     throw new CheckpointError(
