@@ -5,12 +5,17 @@
  */
 import { Command, CommanderError } from 'commander'
 import { UnderstudyError } from '../errors/index.ts'
+import { registerAgentCommand } from './commands/agent.ts'
 import { registerDemoCommand } from './commands/demo.ts'
+import { keysCommand } from './commands/keys.ts'
 import { registerMachineCommands } from './commands/machine.ts'
+import { manifestCommand } from './commands/manifest.ts'
+import { tuiCommand } from './commands/tui.ts'
+import { workloadCommands } from './commands/workloads.ts'
+import { EXIT_FAILURE } from './exit-codes.ts'
 import { version } from './version.ts'
 
-/** Exit code for usage and runtime errors of understudy itself (guests keep their own codes). */
-export const EXIT_FAILURE = 70
+export { EXIT_FAILURE }
 
 export function buildProgram(): Command {
   const program = new Command('understudy')
@@ -19,6 +24,11 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
   registerMachineCommands(program)
+  registerAgentCommand(program)
+  for (const command of workloadCommands()) program.addCommand(command)
+  program.addCommand(keysCommand())
+  program.addCommand(manifestCommand())
+  program.addCommand(tuiCommand())
   registerDemoCommand(program)
   return program
 }

@@ -342,3 +342,48 @@ export class AbandonedCallError extends UnderstudyError {
     super('ERR_CALL_ABANDONED', `${call} was abandoned by a pause; the guest will make it again`)
   }
 }
+
+/**
+ * An entry was fed to a replaying replica out of order: a gap (an entry is
+ * missing), a repeat, or a seq from elsewhere. Feed committed entries in seq order.
+ */
+export class FeedOrderError extends UnderstudyError {
+  readonly seq: number
+  readonly expected: number
+
+  constructor(seq: number, expected: number) {
+    super(
+      'ERR_FEED_ORDER',
+      `entry ${seq} was fed where entry ${expected} was expected (${seq > expected ? 'entries are missing' : 'a repeat or out of order'}): feed committed entries in seq order`,
+    )
+    this.seq = seq
+    this.expected = expected
+  }
+}
+
+/**
+ * A replica cannot go live as asked: its epoch is older than its log's, it was
+ * already told to go live, or more entries were fed after it was.
+ */
+export class PromotionError extends UnderstudyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_PROMOTION', message, options)
+  }
+}
+
+/** A user key file that cannot be read, written or decoded; `path` is the file. */
+export class UserKeyFileError extends PolicyError {
+  readonly path: string
+
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super('ERR_USER_KEY_FILE', message, options)
+    this.path = path
+  }
+}
+
+/** A replica-group message that does not decode (damaged, hostile, or from a newer agent), or cannot be encoded. */
+export class GroupWireError extends UnderstudyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_GROUP_WIRE', message, options)
+  }
+}

@@ -2,7 +2,7 @@
  * Builds an agent's libp2p node: TCP + noise + yamux, identify, ping, a private
  * kad-dht (`/understudy/kad/1.0.0`, never the public Amino DHT), bootstrap peers,
  * optional mDNS for a lab LAN, a connection gater the policy layer supplies, and the
- * understudy protocols (log stream, status).
+ * understudy protocols (log stream, status, messenger).
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -18,6 +18,7 @@ import type { Datastore } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { type BootstrapDialer, bootstrap } from './bootstrap.ts'
 import { type LogStream, type LogStreamInit, logStream } from './log-stream/index.ts'
+import { type Messenger, type MessengerInit, messenger } from './messenger/index.ts'
 import { type StatusInit, type StatusService, status } from './status/index.ts'
 
 export interface MeshNodeOptions {
@@ -45,6 +46,8 @@ export interface MeshNodeOptions {
   /** What this agent offers; without getStatus it only lists others. */
   status?: StatusInit
   logStream?: LogStreamInit
+  /** Topic messages and requests between agents (limits, the authorize hook and its reports). */
+  messenger?: MessengerInit
   /** Where libp2p keeps peers and DHT records (default in memory). */
   datastore?: Datastore
   maxConnections?: number
@@ -63,6 +66,7 @@ export type MeshServices = {
   dht: KadDHT
   logStream: LogStream
   status: StatusService
+  messenger: Messenger
   bootstrap: BootstrapDialer
 }
 
@@ -150,6 +154,7 @@ export async function createMeshNode(options: MeshNodeOptions = {}): Promise<Mes
       }),
       logStream: logStream({ protocolPrefix: prefix, ...options.logStream }),
       status: status({ protocolPrefix: prefix, ...options.status }),
+      messenger: messenger({ protocolPrefix: prefix, ...options.messenger }),
       bootstrap: bootstrap({
         list: options.bootstrap ?? [],
         ...(options.bootstrapRetryInterval != null ? { retryInterval: options.bootstrapRetryInterval } : {}),

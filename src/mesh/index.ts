@@ -39,6 +39,28 @@ export type {
 } from './log-stream/index.ts'
 export { logStream } from './log-stream/index.ts'
 export type {
+  MessageHandler,
+  Messenger,
+  MessengerInit,
+  MessengerStats,
+  PeerMessageStats,
+  Refusal,
+  RequestHandler,
+  RequestOptions,
+} from './messenger/index.ts'
+export {
+  InvalidTopicError,
+  MessengerError,
+  MessengerStoppedError,
+  messenger,
+  PeerUnreachableError,
+  RemoteError,
+  RequestAbortedError,
+  RequestTimeoutError,
+  TopicForbiddenError,
+  UnknownTopicError,
+} from './messenger/index.ts'
+export type {
   Candidate,
   ListCandidatesOptions,
   PeerStatus,

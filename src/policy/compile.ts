@@ -247,13 +247,14 @@ export function compileHostPolicy(hostPeerId: string, policy: HostPolicy): Compi
     )
   }
   if (policy.schedule.hours != null) {
-    const { from, to } = policy.schedule.hours
-    const end = to % 24
-    const inHours =
+    const ranges = [policy.schedule.hours].flat()
+    const tests = ranges.map(({ from, to }) =>
       from < to
         ? `context.hour >= ${from} && context.hour < ${to}`
-        : `context.hour >= ${from} || context.hour < ${end}`
-    const window = `from ${hh(from)} to ${hh(end)} local time`
+        : `context.hour >= ${from} || context.hour < ${to % 24}`,
+    )
+    const inHours = tests.length === 1 ? tests[0] : tests.map((test) => `(${test})`).join(' || ')
+    const window = `${ranges.map(({ from, to }) => `from ${hh(from)} to ${hh(to % 24)}`).join(' or ')} local time`
     add(
       'hours',
       `runs workloads only ${window}`,
@@ -262,6 +263,14 @@ export function compileHostPolicy(hostPeerId: string, policy: HostPolicy): Compi
         const hour = request.context?.hour
         return `runs workloads only ${window}; ${hour == null || hour < 0 ? 'its local hour is unknown' : `its local hour is ${hour}`}`
       },
+    )
+  }
+  if (policy.acceptsWorkloads === false) {
+    add(
+      'closed',
+      "takes no one's workloads",
+      `${placing};`,
+      () => "takes no one's workloads: its admin admitted no users and no orgs",
     )
   }
   if (!policy.witness) {

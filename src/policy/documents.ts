@@ -76,6 +76,11 @@ const whose = z
   .strictObject({ users: list(userId).optional(), orgs: list(name).optional() })
   .refine((value) => value.users != null || value.orgs != null, 'give users, orgs or both')
 
+/** Local hours [from, to), wrapping past midnight when from > to. */
+const hourRange = z
+  .strictObject({ from: z.int().min(0).max(23), to: z.int().min(0).max(24) })
+  .refine((h) => h.from !== h.to % 24, 'from and to must differ (omit hours for all day)')
+
 /** The machine admin's rules for this host. */
 export const hostPolicySchema = z.strictObject({
   /** Whose workloads may run here; absent: anyone's. */
@@ -95,13 +100,12 @@ export const hostPolicySchema = z.strictObject({
     .strictObject({
       /** Only while the machine's owner is idle (away). */
       idleOnly: z.boolean().default(false),
-      /** Local hours [from, to), wrapping past midnight when from > to. */
-      hours: z
-        .strictObject({ from: z.int().min(0).max(23), to: z.int().min(0).max(24) })
-        .refine((h) => h.from !== h.to % 24, 'from and to must differ (omit hours for all day)')
-        .optional(),
+      /** Local hours [from, to), wrapping past midnight when from > to; or a list of such windows. */
+      hours: z.union([hourRange, z.array(hourRange).min(1, 'omit hours for all day').max(24)]).optional(),
     })
     .default({ idleOnly: false }),
+  /** false: this machine takes no one's workloads, as replica or witness (absent: true). */
+  acceptsWorkloads: z.boolean().optional(),
   /** May this machine vote as a witness for other peers' workloads (it holds no data). */
   witness: z.boolean().default(true),
   /** Users who may control any workload on this host, besides each workload's owner. */

@@ -60,3 +60,4 @@ export type {
   WorkloadFacts,
 } from './types.ts'
 export { unknownPeer } from './types.ts'
+export { shortId } from './wording.ts'

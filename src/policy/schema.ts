@@ -28,7 +28,7 @@ export const CEDAR_SCHEMA = `namespace ${NAMESPACE} {
     hour: Long,
     // send-entries: the epoch stamped on the entries; 0 otherwise.
     epoch: Long,
-    // control: "stop" or "failover"; "" otherwise.
+    // control: the operation ("run", "stop", "failover", …); "" otherwise.
     op: String,
     // The request came through this host's local control API (its admin).
     localAdmin: Bool,

@@ -52,8 +52,8 @@ export interface RequestContext {
   hour?: number
   /** send-entries: the epoch stamped on the incoming entries. */
   epoch?: number
-  /** control: the operation asked for. */
-  op?: 'stop' | 'failover'
+  /** control: the operation asked for ('run', 'stop', 'failover', …). */
+  op?: string
   /** The request came through this host's local control API, i.e. from its admin. */
   localAdmin?: boolean
 }

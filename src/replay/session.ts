@@ -21,12 +21,17 @@ import type { InputSource, OutputSink } from './wasi/index.ts'
 import { VirtualDisk, WasiHost } from './wasi/index.ts'
 import { WasmMachine, type WasmMachineOptions } from './wasm/index.ts'
 
-/** The WASI imports whose results go through the tape: where a guest may block or be paused. */
+/**
+ * The WASI imports that go through the tape: where a guest may block or be paused.
+ * fd_write is one because a replay that follows a growing log (a shadow) waits there
+ * for the Output entry when the log has not reached it yet.
+ */
 export const PAUSABLE_WASI_IMPORTS = [
   'clock_time_get',
   'clock_res_get',
   'random_get',
   'fd_read',
+  'fd_write',
   'poll_oneoff',
 ]
 

@@ -224,6 +224,31 @@ export class ReplicaGroupMember<O = unknown> {
   }
 
   /**
+   * Holds `output` until entry `seq` commits. For output the machine produced while making an entry
+   * it has already proposed (outputs come in seq order); dropped like propose()'s outputs if this
+   * member stops being primary first.
+   */
+  attachOutput(seq: number, output: O): void {
+    if (this.#role !== 'primary') {
+      throw new NotPrimaryError(`${this.id} is not the primary (role ${this.#role})`, this.#leader)
+    }
+    const lastHeld = this.#pendingOutputs.at(-1)?.seq ?? 0
+    if (seq > this.#log.lastSeq() || this.#log.epochAt(seq) !== this.#epoch || seq < lastHeld) {
+      throw new GroupStateError(`output for entry ${seq}, which is not this primary's next entry to hold`)
+    }
+    this.#pendingOutputs.push({ seq, epoch: this.#epoch, output })
+  }
+
+  /**
+   * Starts an election now instead of waiting for the election timeout: how the first primary of a
+   * new group is chosen (the agent that placed the group asks its choice to campaign).
+   */
+  campaign(): void {
+    if (this.#role === 'primary' || this.#role === 'candidate') return
+    this.#campaign('election')
+  }
+
+  /**
    * The failover drill: stop taking proposals, bring `to` fully up to date, then tell it to start an
    * election at once. Given up after electionTicks if `to` does not take over.
    */

@@ -29,6 +29,8 @@ export const peerStatusSchema = z.object({
   ownerIdle: z.boolean(),
   workloads: z.array(z.object({ id: text(256), role: text(32) })).max(1024),
   version: text(64),
+  /** The host's policy document as its admin wrote it (opaque here; placement validates it). */
+  hostPolicy: z.unknown().optional(),
 })
 
 /** What a peer offers, as it reports it. */

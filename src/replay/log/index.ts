@@ -34,6 +34,7 @@ export {
   describeOutcome,
   describeOutput,
 } from './describe.ts'
+export { epochStartFrame } from './epoch-start.ts'
 export { FN_TABLE } from './fn-table.ts'
 export type { ChainPosition } from './hash-chain.ts'
 export { chainNext, GENESIS_HASH, HashChain, sha256, verifyChain } from './hash-chain.ts'
@@ -54,4 +55,4 @@ export { LOG_FILE_MAGIC, LOG_FILE_VERSION, LogFileWriter, parseLogFile, readLogF
 export type { EntrySink, RecorderOptions } from './recorder.ts'
 export { Recorder } from './recorder.ts'
 export type { EntrySource, ReplayerOptions } from './replayer.ts'
-export { Replayer } from './replayer.ts'
+export { isMark, Replayer } from './replayer.ts'

@@ -74,6 +74,11 @@ export class LogBuffer implements EntrySink, EntrySource {
     return this.#cursor.next(options)
   }
 
+  /** The entry the buffer's own cursor returns next, if it is there (not taken). */
+  peek(): LogEntry | undefined {
+    return this.#cursor.peek()
+  }
+
   /** A new independent reader. */
   cursor(options: CursorOptions = {}): LogCursor {
     return new LogCursor(this, options.from ?? 0, options.signal)
@@ -144,6 +149,11 @@ export class LogCursor implements EntrySource {
       let unregister = this.#buffer.waitForChange(onChange)
       signal?.addEventListener('abort', onAbort, { once: true })
     })
+  }
+
+  /** The entry next() returns next, if it is already there; it stays there. */
+  peek(): LogEntry | undefined {
+    return this.#buffer.at(this.#index)
   }
 
   #take(): LogEntry | undefined | typeof WAIT {

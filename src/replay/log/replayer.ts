@@ -20,6 +20,8 @@ import { type ChainPosition, equalBytes, HashChain, sha256 } from './hash-chain.
 export interface EntrySource {
   /** The next entry, or undefined when the log has ended. A Promise when it has not arrived yet. */
   next(): MaybePromise<LogEntry | undefined>
+  /** The next entry if it has already arrived, without taking it; undefined otherwise. */
+  peek?(): LogEntry | undefined
 }
 
 export interface ReplayerOptions {
@@ -132,6 +134,32 @@ export class Replayer implements Tape {
     return this.#guard(() => this.#drain())
   }
 
+  /**
+   * Consumes the marks (Checkpoint, EpochStart) at the head of the source that
+   * have already arrived, verifying each and reporting it to onMark, without
+   * waiting: a replica about to go live must have checked every mark it was given.
+   * Needs a source with peek(). Returns how many marks it passed.
+   */
+  passMarks(): number {
+    const source = this.#source
+    const peek = source.peek?.bind(source)
+    if (peek === undefined) throw new TypeError('passMarks needs an EntrySource with peek()')
+    this.#ready()
+    let passed = 0
+    try {
+      for (let head = peek(); head !== undefined && isMark(head); head = peek()) {
+        if (source.next() !== head)
+          throw new TypeError('the source did not return the entry its peek() showed')
+        this.#accept(head, () => 'a mark')
+        passed++
+      }
+    } catch (err) {
+      this.#failed = { error: err }
+      throw err
+    }
+    return passed
+  }
+
   #drain(): MaybePromise<void> {
     for (;;) {
       const next = this.#source.next()
@@ -211,7 +239,8 @@ export class Replayer implements Tape {
   }
 }
 
-function isMark(entry: LogEntry): boolean {
+/** Checkpoint and EpochStart entries: marks the machine makes on its own, passed over by a replay. */
+export function isMark(entry: LogEntry): boolean {
   return entry.kind === EntryKind.Checkpoint || entry.kind === EntryKind.EpochStart
 }
 

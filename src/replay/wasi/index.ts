@@ -9,6 +9,8 @@
  */
 export type { FdKind } from './fd-table.ts'
 export type { LinearMemory } from './guest-memory.ts'
+export type { SeenClocks, TimeSource } from './live-clocks.ts'
+export { LiveClocks, systemTime } from './live-clocks.ts'
 export type { InputSource } from './stdin-reader.ts'
 export type {
   DirectoryNode,

@@ -20,7 +20,7 @@ import type { LinearMemory } from './guest-memory.ts'
 import { GuestMemory, totalLength } from './guest-memory.ts'
 import type { HostState, Preopen } from './host-snapshot.ts'
 import { decodeHostState, encodeHostState } from './host-snapshot.ts'
-import { LiveClocks } from './live-clocks.ts'
+import { LiveClocks, type TimeSource } from './live-clocks.ts'
 import type { FdReadiness, PollContext } from './poll.ts'
 import { decodeSubscriptions, fingerprint, pollLive } from './poll.ts'
 import type { InputSource } from './stdin-reader.ts'
@@ -54,6 +54,8 @@ export interface HostIo {
   stderr?: OutputSink
   /** Aborts a blocking wait (poll_oneoff, stdin) with the signal's reason. */
   signal?: AbortSignal
+  /** The live clocks' source (default: this process's clocks). */
+  time?: TimeSource
 }
 
 export interface WasiHostOptions extends HostIo {
@@ -165,7 +167,10 @@ export class WasiHost {
     this.#stdout = options.stdout
     this.#stderr = options.stderr
     this.#signal = options.signal
-    this.#clocks = new LiveClocks(() => this.#lastMonotonic)
+    this.#clocks = new LiveClocks(
+      { lastMonotonic: () => this.#lastMonotonic, lastRealtime: () => this.#lastRealtime },
+      options.time,
+    )
     this.#poll = {
       now: (id) => this.#clocks.now(id),
       fdReadiness: (fd, type) => this.#fdReadiness(fd, type),

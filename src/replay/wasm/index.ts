@@ -23,6 +23,7 @@ export {
 } from './checkpoint.ts'
 export type { InstrumentationMeta, InstrumentOptions } from './instrument.ts'
 export { DEFAULT_INSTRUMENT_OPTIONS, MEMORY_GROW_IMPORT, STACK_OVERFLOW_IMPORT } from './instrument.ts'
+export { instrumentInWorker, type WarmOptions } from './instrument-in-worker.ts'
 export type { MemoryImage } from './memory-image.ts'
 export { EMIT_FEATURES, GUEST_FEATURES } from './module-checks.ts'
 export type { LoadedModule, LoadOptions } from './module-loader.ts'

@@ -314,10 +314,16 @@ class MemoryGrowth {
 
   grow(pages: number): number | Promise<number> {
     const delta = pages >>> 0
-    const result = this.#tape.call('memory.grow', [delta], () => i32Bytes(this.#growLive(delta)))
+    // Whether this call ran live, not the tape's mode: a promotable tape may switch to
+    // recording between answering from the log and this result being applied.
+    let grewLive = false
+    const result = this.#tape.call('memory.grow', [delta], () => {
+      grewLive = true
+      return i32Bytes(this.#growLive(delta))
+    })
     return isPromiseLike(result)
-      ? Promise.resolve(result).then((bytes) => this.#apply(delta, bytes))
-      : this.#apply(delta, result)
+      ? Promise.resolve(result).then((bytes) => this.#apply(delta, bytes, grewLive))
+      : this.#apply(delta, result, grewLive)
   }
 
   #growLive(delta: number): number {
@@ -329,7 +335,7 @@ class MemoryGrowth {
     }
   }
 
-  #apply(delta: number, bytes: Uint8Array): number {
+  #apply(delta: number, bytes: Uint8Array, grewLive: boolean): number {
     if (bytes.byteLength !== 4)
       throw new DivergenceError(
         this.#tape.position - 1,
@@ -337,8 +343,8 @@ class MemoryGrowth {
         `${bytes.byteLength} bytes`,
       )
     const recorded = new DataView(bytes.buffer, bytes.byteOffset, 4).getInt32(0, true)
-    // Recording: the live call already grew the memory.
-    if (this.#tape.mode === 'record' || recorded === -1) return recorded
+    // Live: the call already grew the memory.
+    if (grewLive || recorded === -1) return recorded
     const memory = this.#memory()
     const pagesNow = memory.buffer.byteLength / PAGE_BYTES
     if (pagesNow !== recorded) {

@@ -1,0 +1,713 @@
+/**
+ * `understudy agent`: one desktop's daemon. It owns the data directory, the store, the libp2p node and
+ * the control API, and runs one Replica per workload it hosts. Startup order: data dir → identity →
+ * store → mesh → hosted replicas (restarted from the store) → control API. Shutdown runs it backwards
+ * and loses nothing: every acknowledged entry and vote is already in level.
+ */
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { availableParallelism, freemem, totalmem } from 'node:os'
+import { join } from 'node:path'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  ConflictError,
+  DivergenceError,
+  NotPrimaryError,
+  UnderstudyError,
+  UnknownWorkloadError,
+} from '../errors/index.ts'
+import { type Candidate, createMeshNode, loadOrCreateIdentity, type MeshNode } from '../mesh/index.ts'
+import type { Manifest, WorkloadFacts } from '../policy/index.ts'
+import { PAUSABLE_WASI_IMPORTS } from '../replay/session.ts'
+import { instrumentInWorker } from '../replay/wasm/index.ts'
+import { AgentPolicy } from './agent-policy.ts'
+import type { AgentConfig } from './config/index.ts'
+import { dataDirLayout, prepareDataDir } from './config/index.ts'
+import type { ControlAddress, ControlEventBody } from './control/api-types.ts'
+import { ControlServer, EventHub } from './control/index.ts'
+import { AgentHandlers } from './control-handlers.ts'
+import type { Message } from './group/types.ts'
+import { decodeMessage, encodeMessage } from './group/wire.ts'
+import type { Logger } from './observability/index.ts'
+import { silentLogger } from './observability/index.ts'
+import { hostPolicyFromConfig } from './policy-gate.ts'
+import { Replica, type ReplicaEvent } from './replica/replica.ts'
+import { AgentStore } from './store/index.ts'
+import {
+  decodeJson,
+  encodeJson,
+  failoverRequestSchema,
+  GROUP_TOPIC,
+  hostRequestSchema,
+  logsRequestSchema,
+  nameRequestSchema,
+  type ReplicaReport,
+  stdinRequestSchema,
+  stopRequestSchema,
+  TOPICS,
+  tagGroupMessage,
+  untagGroupMessage,
+} from './workload/peer-rpc.ts'
+import { imageHashOf, type WorkloadSpec, workloadSpecSchema } from './workload/spec.ts'
+
+export const AGENT_VERSION = '0.2.0'
+
+export interface AgentOptions {
+  logger?: Logger | undefined
+  /** Aborting it shuts the agent down. */
+  signal?: AbortSignal | undefined
+}
+
+/** A replica this agent hosts. */
+export interface Hosted {
+  spec: WorkloadSpec
+  /** The verified manifest: its data policy governs where this workload's entries may go. */
+  manifest: Manifest
+  replica: Replica
+  lastFailover:
+    | { at: number; from: string | undefined; to: string; epoch: number; tookMs: number }
+    | undefined
+}
+
+export class Agent {
+  readonly config: AgentConfig
+  readonly log: Logger
+  readonly events: EventHub
+  readonly policy: AgentPolicy
+  readonly startedAt = Date.now()
+  readonly node: MeshNode
+  readonly store: AgentStore
+  readonly peerId: string
+  readonly hosted = new Map<string, Hosted>()
+  /** Workloads this agent placed but does not host (it still answers ps/stop/logs for them). */
+  readonly placed = new Map<string, WorkloadSpec>()
+  #control: ControlServer | undefined
+  #closing: Promise<void> | undefined
+
+  #refresh: NodeJS.Timeout | undefined
+
+  private constructor(
+    config: AgentConfig,
+    node: MeshNode,
+    store: AgentStore,
+    log: Logger,
+    events: EventHub,
+    policy: AgentPolicy,
+  ) {
+    this.config = config
+    this.events = events
+    this.policy = policy
+    this.node = node
+    this.store = store
+    this.log = log
+    this.peerId = node.peerId.toString()
+  }
+
+  static async start(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
+    const log = options.logger ?? silentLogger()
+    const layout = dataDirLayout(config.dataDir)
+    await prepareDataDir(config.dataDir)
+    const identity = await loadOrCreateIdentity(config.dataDir)
+    const store = await AgentStore.open({ path: layout.store })
+    let agent: Agent | undefined
+    let node: MeshNode
+    const events = new EventHub()
+    let policy: AgentPolicy
+    try {
+      policy = await AgentPolicy.open({
+        config,
+        peerId: identity.peerId.toString(),
+        audit: store.audit,
+        events,
+        hostedCount: () => agent?.hosted.size ?? 0,
+      })
+      const gater = policy.gate.connectionGater()
+      node = await createMeshNode({
+        connectionGater: (peer) => gater(peer),
+        privateKey: identity.privateKey,
+        listen: [...config.listen],
+        ...(config.announce.length > 0 ? { announce: [...config.announce] } : {}),
+        bootstrap: [...config.bootstrap],
+        bootstrapRetryInterval: 1000,
+        mdns: config.mdns,
+        dhtMode: config.dhtMode,
+        protocolPrefix: config.protocolPrefix,
+        version: `understudy/${AGENT_VERSION}`,
+        status: {
+          advertiseRetry: 500,
+          advertiseSettle: 2000,
+          getStatus: () => agent!.#peerStatus(),
+        },
+      })
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+    agent = new Agent(config, node, store, log, events, policy)
+    try {
+      agent.#serveMesh()
+      agent.#refresh = setInterval(() => void agent!.candidates().catch(() => {}), 10_000)
+      await agent.#restoreHosted()
+      agent.#control = await ControlServer.start({
+        listen: await agent.#controlAddress(),
+        handlers: new AgentHandlers(agent),
+        events: agent.events,
+        heartbeatMs: 5000,
+        onError: (error, request) => log.error({ err: error, ...request }, 'control API error'),
+      })
+    } catch (err) {
+      await agent.stop()
+      throw err
+    }
+    options.signal?.addEventListener('abort', () => void agent.stop(), { once: true })
+    log.info(
+      { peerId: agent.peerId, addrs: node.getMultiaddrs().map(String), control: agent.controlAddress },
+      'agent started',
+    )
+    return agent
+  }
+
+  get controlAddress(): ControlAddress | undefined {
+    return this.#control?.address
+  }
+
+  get site(): string {
+    return this.config.site
+  }
+
+  /** Graceful: stop answering, stop the replicas (their logs are durable), leave the mesh, close the store. */
+  stop(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#refresh)
+      await this.#control?.close()
+      await Promise.allSettled([...this.hosted.values()].map((h) => h.replica.close()))
+      await this.node.stop()
+      await this.store.close()
+      this.log.info('agent stopped')
+    })()
+    return this.#closing
+  }
+
+  /** Other agents and what they offer; what policy judges them by is refreshed as a side effect. */
+  async candidates(options: { timeout?: number; signal?: AbortSignal } = {}): Promise<Candidate[]> {
+    const found = await this.node.services.status.listCandidates({
+      timeout: options.timeout ?? 2500,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })
+    this.policy.learn(found)
+    return found
+  }
+
+  publish(body: ControlEventBody): void {
+    this.events.publish(body)
+  }
+
+  // ---- hosting -------------------------------------------------------------------------------------
+
+  /** Hosts a replica of `spec` here (a new group member, or one restarting from the store). */
+  async host(
+    spec: WorkloadSpec,
+    image: Uint8Array,
+    options: { campaign?: boolean; from?: string } = {},
+  ): Promise<Hosted> {
+    const existing = this.hosted.get(spec.name)
+    if (existing) {
+      if (existing.spec.imageHash !== spec.imageHash || existing.spec.createdAt !== spec.createdAt) {
+        throw new ConflictError(`a different workload named ${spec.name} is already hosted here`)
+      }
+      return existing
+    }
+    if (!spec.members.includes(this.peerId)) {
+      throw new ConflictError(`this agent (${this.peerId}) is not a member of ${spec.name}'s group`)
+    }
+    if (imageHashOf(image) !== spec.imageHash) {
+      throw new ConflictError(`the module sent for ${spec.name} does not match its hash ${spec.imageHash}`)
+    }
+    // Signed by its owner, asking what was asked, and this host's policy lets it hold the data.
+    const manifest = await this.policy.admitReplica(spec.manifest, spec, options.from ?? this.peerId)
+    await this.#saveImage(spec.imageHash, image)
+    await this.store.manifests.put(spec.name, new Uint8Array(0), { spec })
+    return this.#startReplica(spec, manifest, image, options)
+  }
+
+  /**
+   * Checks and instruments a module off the event loop (a stalled agent misses its heartbeats), so
+   * that starting a replica of it later is quick. Throws InvalidModuleError for a module we refuse.
+   */
+  async prepareImage(image: Uint8Array): Promise<void> {
+    await instrumentInWorker(image, { cacheDir: this.#wasmCache, pausableImports: PAUSABLE_WASI_IMPORTS })
+  }
+
+  get #wasmCache(): string {
+    return dataDirLayout(this.config.dataDir).wasmCache
+  }
+
+  async #startReplica(
+    spec: WorkloadSpec,
+    manifest: Manifest,
+    image: Uint8Array,
+    options: { campaign?: boolean },
+  ): Promise<Hosted> {
+    const cacheDir = this.#wasmCache
+    await this.prepareImage(image)
+    const storage = await this.store.openGroup(spec.name)
+    const loaded = await storage.load()
+    const { heartbeatMs, electionTimeoutMs, checkpointEveryEntries } = this.config.replication
+    const hosted: Hosted = {
+      spec,
+      manifest,
+      lastFailover: undefined,
+      replica: undefined as unknown as Replica,
+    }
+    hosted.replica = new Replica({
+      workload: spec.name,
+      self: this.peerId,
+      members: spec.members,
+      storage,
+      loaded,
+      image,
+      spec: { args: spec.args, env: spec.env },
+      timing: { heartbeatMs, electionTimeoutMs, checkpointEveryEntries },
+      cacheDir,
+      send: (to, message) => this.#sendGroupMessage(spec.name, to, message),
+      onEvent: (event) => this.#onReplicaEvent(hosted, event),
+    })
+    this.hosted.set(spec.name, hosted)
+    hosted.replica.start(options)
+    this.log.info({ workload: spec.name, members: spec.members }, 'replica started')
+    return hosted
+  }
+
+  /** Stops and forgets the replica of `name` here; its stored log goes too unless `keepData`. */
+  async unhost(name: string, keepData: boolean): Promise<boolean> {
+    const hosted = this.hosted.get(name)
+    if (!hosted) return false
+    this.hosted.delete(name)
+    await hosted.replica.close()
+    if (!keepData) {
+      await this.store.deleteGroup(name)
+      await this.store.manifests.delete(name)
+    }
+    this.publish({ type: 'workload', workload: name, state: 'stopped', reason: 'stopped by request' })
+    return true
+  }
+
+  async #restoreHosted(): Promise<void> {
+    for (const stored of await this.store.manifests.list()) {
+      const parsed = workloadSpecSchema.safeParse((stored.meta as { spec?: unknown }).spec)
+      if (!parsed.success) {
+        this.log.error({ workload: stored.workload }, 'stored workload spec is invalid; not restarting it')
+        continue
+      }
+      const spec = parsed.data
+      if (!spec.members.includes(this.peerId)) {
+        this.placed.set(spec.name, spec)
+        continue
+      }
+      try {
+        const image = await readFile(this.#imagePath(spec.imageHash))
+        // The host policy may have changed since: it is asked again.
+        const manifest = await this.policy.admitReplica(spec.manifest, spec, spec.placedBy)
+        await this.#startReplica(spec, manifest, image, {})
+        this.log.info({ workload: spec.name }, 'replica restarted from the store')
+      } catch (err) {
+        this.log.error({ err, workload: spec.name }, 'could not restart a hosted replica')
+      }
+    }
+  }
+
+  #imagePath(hash: string): string {
+    return join(this.config.dataDir, 'images', `${hash}.wasm`)
+  }
+
+  async #saveImage(hash: string, image: Uint8Array): Promise<void> {
+    const path = this.#imagePath(hash)
+    await mkdir(join(this.config.dataDir, 'images'), { recursive: true, mode: 0o700 })
+    const tmp = `${path}.${process.pid}.tmp`
+    await writeFile(tmp, image, { mode: 0o600, flush: true })
+    await rename(tmp, path)
+  }
+
+  /** A spec this agent knows: hosted here, or placed from here. */
+  spec(name: string): WorkloadSpec | undefined {
+    return this.hosted.get(name)?.spec ?? this.placed.get(name)
+  }
+
+  async rememberPlaced(spec: WorkloadSpec): Promise<void> {
+    this.placed.set(spec.name, spec)
+    if (!spec.members.includes(this.peerId)) {
+      await this.store.manifests.put(spec.name, new Uint8Array(0), { spec })
+    }
+  }
+
+  async forgetPlaced(name: string): Promise<void> {
+    if (this.placed.delete(name) && !this.hosted.has(name)) await this.store.manifests.delete(name)
+  }
+
+  async deleteImageIfUnused(hash: string): Promise<void> {
+    for (const h of this.hosted.values()) if (h.spec.imageHash === hash) return
+    await rm(this.#imagePath(hash), { force: true })
+  }
+
+  // ---- the replica's view, for ps -----------------------------------------------------------------
+
+  report(name: string): ReplicaReport {
+    const hosted = this.hosted.get(name)
+    if (!hosted) throw new UnknownWorkloadError(name)
+    const s = hosted.replica.status()
+    const end = hosted.replica.machineEnd ?? (hosted.replica.failure ? undefined : undefined)
+    return {
+      peerId: this.peerId,
+      site: this.site,
+      role: s.role,
+      epoch: s.epoch,
+      leader: s.leader ?? null,
+      commitSeq: s.commitSeq,
+      appliedSeq: s.appliedSeq,
+      lastSeq: s.lastSeq,
+      live: s.live,
+      uptimeMs: Date.now() - hosted.replica.startedAt,
+      digest: s.lastDigest === undefined ? 'unknown' : s.lastDigest.agree ? 'agree' : 'diverged',
+      divergedAtSeq: s.lastDigest && !s.lastDigest.agree ? s.lastDigest.seq : null,
+      followers: s.followers.map((f) => ({
+        member: f.member,
+        matchSeq: f.matchSeq,
+        recentActive: f.recentActive,
+      })),
+      ended: hosted.replica.failure
+        ? `failed: ${hosted.replica.failure.message}`
+        : end === undefined
+          ? null
+          : end.kind === 'exited'
+            ? end.outcome
+            : end.kind === 'failed'
+              ? `failed: ${end.error.message}`
+              : null,
+    }
+  }
+
+  // ---- talking to other agents --------------------------------------------------------------------
+
+  /** Asks `peer` (or answers locally when it is this agent). */
+  async ask(
+    peer: string,
+    topic: string,
+    body: unknown,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ) {
+    const bytes = encodeJson(body)
+    if (peer === this.peerId) return this.#answerLocally(topic, bytes)
+    const signal = options.signal ?? AbortSignal.timeout(options.timeoutMs ?? 5000)
+    return this.node.services.messenger.request(peerIdFromString(peer), topic, bytes, {
+      signal,
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    })
+  }
+
+  #answers(): Record<string, (from: string, bytes: Uint8Array) => Promise<unknown>> {
+    return {
+      [TOPICS.host]: async (_from, bytes) => {
+        const req = decodeJson(hostRequestSchema, bytes, 'host request')
+        await this.host(req.spec, Buffer.from(req.image, 'base64'), { campaign: req.campaign, from: _from })
+        return { ok: true }
+      },
+      [TOPICS.stop]: async (_from, bytes) => {
+        const req = decodeJson(stopRequestSchema, bytes, 'stop request')
+        const hash = this.hosted.get(req.name)?.spec.imageHash
+        const stopped = await this.unhost(req.name, req.keepData)
+        if (hash && !req.keepData) await this.deleteImageIfUnused(hash)
+        return { stopped }
+      },
+      [TOPICS.status]: async (_from, bytes) =>
+        this.report(decodeJson(nameRequestSchema, bytes, 'status request').name),
+      [TOPICS.stdin]: async (_from, bytes) => {
+        const req = decodeJson(stdinRequestSchema, bytes, 'stdin request')
+        const hosted = this.#hostedOrThrow(req.name)
+        const data = Buffer.from(req.data, 'base64')
+        const { lastSeq } = hosted.replica.writeStdin(data, req.eof)
+        return { accepted: data.length, seq: lastSeq }
+      },
+      [TOPICS.logs]: async (_from, bytes) => {
+        const req = decodeJson(logsRequestSchema, bytes, 'logs request')
+        const hosted = this.#hostedOrThrow(req.name)
+        const read = hosted.replica.output.read(req.from, 256 * 1024)
+        return { ...read, ended: hosted.replica.output.ended && read.next >= hosted.replica.output.length }
+      },
+      [TOPICS.failover]: async (_from, bytes) => {
+        const req = decodeJson(failoverRequestSchema, bytes, 'failover request')
+        return this.drillFailover(req.name, req.to)
+      },
+    }
+  }
+
+  async #answerLocally(topic: string, bytes: Uint8Array): Promise<Uint8Array> {
+    const answer = this.#answers()[topic]
+    if (!answer) throw new UnderstudyError('ERR_UNKNOWN_TOPIC', `no local answer for ${topic}`)
+    return encodeJson(await answer(this.peerId, bytes))
+  }
+
+  #hostedOrThrow(name: string): Hosted {
+    const hosted = this.hosted.get(name)
+    if (!hosted) throw new UnknownWorkloadError(name)
+    return hosted
+  }
+
+  /** Runs on the primary: hand over and wait until the new primary is live. */
+  async drillFailover(
+    name: string,
+    to: string | undefined,
+  ): Promise<{ from: string; to: string; epoch: number; tookMs: number }> {
+    const hosted = this.#hostedOrThrow(name)
+    const started = performance.now()
+    const target = hosted.replica.handOver(to)
+    const deadline = Date.now() + Math.max(5000, 4 * this.config.replication.electionTimeoutMs)
+    // The new primary's epoch start reaches us as a newer epoch: we step down and follow it.
+    while (Date.now() < deadline) {
+      const s = hosted.replica.status()
+      if (s.role !== 'primary' && s.leader === target) {
+        const tookMs = performance.now() - started
+        hosted.lastFailover = { at: Date.now(), from: this.peerId, to: target, epoch: s.epoch, tookMs }
+        return { from: this.peerId, to: target, epoch: s.epoch, tookMs }
+      }
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    throw new ConflictError(`the handover of ${name} to ${target} did not complete in time`)
+  }
+
+  #serveMesh(): void {
+    const messenger = this.node.services.messenger
+    messenger.handle(GROUP_TOPIC, (from, bytes) => this.#onGroupMessage(from, bytes))
+    for (const [topic, answer] of Object.entries(this.#answers())) {
+      messenger.handleRequest(topic, async (from, bytes) => encodeJson(await answer(from.toString(), bytes)))
+    }
+  }
+
+  /** What policy judges group traffic by; fencing by epoch is the group protocol's own job. */
+  #facts(hosted: Hosted, message: Message): WorkloadFacts {
+    return {
+      manifest: hosted.manifest,
+      epoch: message.epoch,
+      primary: message.from,
+      members: [...hosted.spec.members],
+    }
+  }
+
+  #sendGroupMessage(workload: string, to: string, message: Message): void {
+    const hosted = this.hosted.get(workload)
+    if (hosted && carriesData(message)) {
+      // Entries and checkpoints go only to members the data policy allows.
+      const allowed = this.policy.memberAllowed(workload, this.#facts(hosted, message), to, 'send')
+      if (allowed !== true) return
+    }
+    let peer: PeerId
+    try {
+      peer = peerIdFromString(to)
+    } catch {
+      this.log.error({ workload, to }, 'group member is not a peer id')
+      return
+    }
+    this.node.services.messenger.send(peer, GROUP_TOPIC, tagGroupMessage(workload, encodeMessage(message)))
+  }
+
+  #onGroupMessage(from: PeerId, bytes: Uint8Array): void {
+    let workload: string
+    let message: Message
+    try {
+      const tagged = untagGroupMessage(bytes)
+      workload = tagged.workload
+      message = decodeMessage(tagged.message)
+    } catch (err) {
+      this.log.warn({ err, from: from.toString() }, 'dropped a malformed group message')
+      return
+    }
+    const hosted = this.hosted.get(workload)
+    if (!hosted) return
+    // A peer speaks only for itself, and only members of the group are heard.
+    if (
+      message.from !== from.toString() ||
+      message.to !== this.peerId ||
+      !hosted.spec.members.includes(message.from)
+    ) {
+      this.log.warn({ workload, from: from.toString(), claimed: message.from }, 'refused a group message')
+      this.publish({
+        type: 'policy-refusal',
+        workload,
+        action: 'receive-entries',
+        principal: from.toString(),
+        reasons: [
+          message.from !== from.toString()
+            ? `the message claims to come from ${message.from}`
+            : `${from.toString()} is not a member of ${workload}'s group`,
+        ],
+      })
+      return
+    }
+    if (carriesData(message)) {
+      const allowed = this.policy.memberAllowed(
+        workload,
+        this.#facts(hosted, message),
+        message.from,
+        'receive',
+      )
+      if (allowed !== true) return
+      const epoch = hosted.replica.status().epoch
+      if (message.epoch < epoch) {
+        // Still given to the group, which answers so the deposed sender learns the new epoch.
+        void this.store.audit
+          .append({
+            kind: 'policy-decision',
+            point: 'accept-entries',
+            action: 'receive-entries',
+            decision: 'deny',
+            principal: message.from,
+            resource: workload,
+            workload,
+            reasons: [
+              `entries of epoch ${message.epoch} from a deposed primary; the group is in epoch ${epoch}`,
+            ],
+            policyIds: ['group:fencing'],
+          })
+          .catch((err: unknown) => this.log.error({ err }, 'could not write the audit log'))
+      }
+    }
+    hosted.replica.receive(message)
+  }
+
+  #onReplicaEvent(hosted: Hosted, event: ReplicaEvent): void {
+    const workload = hosted.spec.name
+    switch (event.type) {
+      case 'election-started':
+        if (!event.preVote) {
+          this.publish({
+            type: 'election',
+            workload,
+            candidate: this.peerId,
+            epoch: event.epoch,
+            outcome: 'started',
+          })
+        }
+        this.log.info({ workload, ...event }, 'election started')
+        return
+      case 'role':
+        this.log.info(
+          { workload, role: event.role, epoch: event.epoch, leader: event.leader },
+          'role changed',
+        )
+        if (event.role === 'primary') {
+          this.publish({
+            type: 'election',
+            workload,
+            candidate: this.peerId,
+            epoch: event.epoch,
+            outcome: 'won',
+          })
+        }
+        return
+      case 'promoted': {
+        const tookMs = (event.detectionMs ?? 0) + event.electionMs + event.promotionMs
+        this.publish({
+          type: 'promotion',
+          workload,
+          peerId: this.peerId,
+          epoch: event.epoch,
+          tookMs,
+          detectionMs: event.detectionMs,
+          electionMs: event.electionMs,
+          promotionMs: event.promotionMs,
+        })
+        if (event.epoch > 1) {
+          hosted.lastFailover = {
+            at: Date.now(),
+            from: undefined,
+            to: this.peerId,
+            epoch: event.epoch,
+            tookMs,
+          }
+        }
+        this.log.info({ workload, ...event }, 'promoted: the guest runs live here')
+        return
+      }
+      case 'stepped-down':
+        this.publish({
+          type: 'step-down',
+          workload,
+          peerId: this.peerId,
+          epoch: event.epoch,
+          reason: event.reason,
+        })
+        this.log.warn({ workload, ...event }, 'stepped down')
+        return
+      case 'digest':
+        if (!event.agree) {
+          this.publish({
+            type: 'divergence',
+            workload,
+            peerId: this.peerId,
+            seq: event.seq,
+            expected: event.expected,
+            got: event.got,
+          })
+          this.log.error({ workload, ...event }, 'state digest differs from the primary’s')
+        }
+        return
+      case 'machine-ended':
+        if (event.end.kind === 'failed') {
+          const err = event.end.error
+          if (err instanceof DivergenceError) {
+            this.publish({
+              type: 'divergence',
+              workload,
+              peerId: this.peerId,
+              seq: err.seq,
+              expected: err.expected,
+              got: err.got,
+            })
+          }
+          this.publish({ type: 'workload', workload, state: 'failed', reason: event.end.error.message })
+          this.log.error({ workload, err: event.end.error }, 'the guest failed')
+        } else if (event.end.kind === 'exited') {
+          this.publish({
+            type: 'workload',
+            workload,
+            state: 'stopped',
+            reason: `guest ended: ${event.end.outcome}`,
+          })
+        }
+        return
+      case 'failed':
+        this.publish({ type: 'workload', workload, state: 'failed', reason: event.error.message })
+        this.log.error({ workload, err: event.error }, 'replica failed')
+        return
+    }
+  }
+
+  async #controlAddress(): Promise<ControlAddress> {
+    const control = this.config.control
+    if (control.kind === 'unix') {
+      await rm(control.socket, { force: true })
+      return { socketPath: control.socket }
+    }
+    const token = (await readFile(control.tokenFile, 'utf8')).trim()
+    return { host: control.host, port: control.port, token }
+  }
+
+  #peerStatus() {
+    return {
+      site: this.config.site,
+      org: this.config.org ?? '',
+      labels: { ...this.config.labels },
+      cpu: { cores: availableParallelism(), free: availableParallelism() },
+      memory: { totalBytes: totalmem(), freeBytes: freemem() },
+      ownerIdle: true,
+      workloads: [...this.hosted.values()].map((h) => ({ id: h.spec.name, role: h.replica.role })),
+      version: AGENT_VERSION,
+      hostPolicy: hostPolicyFromConfig(this.config.hostPolicy),
+    }
+  }
+}
+
+export { NotPrimaryError }
+
+function carriesData(message: Message): boolean {
+  return message.type === 'append' || message.type === 'install-checkpoint'
+}

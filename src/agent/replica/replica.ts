@@ -1,0 +1,365 @@
+/**
+ * One member of one workload's replica group, running: the pure ReplicaGroupMember driven by a timer
+ * (ticks), the network (messages in and out), level (every Ready persisted before anything that
+ * depends on it happens) and the guest (committed entries applied, live entries proposed, output
+ * released on commit). Everything here is I/O around the state machine; no protocol decision is made
+ * in this file.
+ */
+import { GroupStateError, NotPrimaryError, UnderstudyError } from '../../errors/index.ts'
+import { decodeEntry, epochStartFrame } from '../../replay/log/index.ts'
+import { ReplicaGroupMember } from '../group/group.ts'
+import type { Entry, GroupEvent, GroupStatus, MemberId, Message, Ready, Role } from '../group/types.ts'
+import type { GroupStorage, LoadedGroup } from '../store/index.ts'
+import { OutputLog } from './output-log.ts'
+import { type GuestSpec, type MachineEnd, ReplicaMachine } from './replica-machine.ts'
+import { StdinQueue } from './stdin-queue.ts'
+
+export interface ReplicaTiming {
+  /** An idle primary heartbeats this often; also the tick. */
+  heartbeatMs: number
+  /** A shadow that heard nothing from a primary for this long (randomized up to 2x) starts an election. */
+  electionTimeoutMs: number
+  /** A checkpoint mark with the state digest every this many entries. */
+  checkpointEveryEntries: number
+}
+
+/** What a replica reports to its agent, which turns it into control events, metrics and logs. */
+export type ReplicaEvent =
+  | { type: 'role'; role: Role; epoch: number; leader: MemberId | undefined }
+  | { type: 'election-started'; epoch: number; preVote: boolean; transfer: boolean }
+  | {
+      type: 'promoted'
+      epoch: number
+      /** Last word from the old primary to the election starting (undefined for a new group or a drill). */
+      detectionMs: number | undefined
+      electionMs: number
+      promotionMs: number
+    }
+  | { type: 'stepped-down'; epoch: number; reason: string }
+  | { type: 'digest'; seq: number; agree: boolean; expected: string; got: string }
+  | { type: 'machine-ended'; end: MachineEnd }
+  | { type: 'failed'; error: Error }
+
+interface HeldOutput {
+  /** Machine seq of the Output entry. */
+  seq: number
+  stream: 'stdout' | 'stderr'
+  bytes: Uint8Array
+}
+
+export interface ReplicaInit {
+  workload: string
+  self: MemberId
+  members: readonly MemberId[]
+  storage: GroupStorage
+  loaded: LoadedGroup
+  image: Uint8Array
+  spec: GuestSpec
+  timing: ReplicaTiming
+  cacheDir?: string | undefined
+  send: (to: MemberId, message: Message) => void
+  onEvent: (event: ReplicaEvent) => void
+  random?: () => number
+  now?: () => number
+}
+
+export class Replica {
+  readonly workload: string
+  readonly output = new OutputLog()
+  readonly startedAt: number
+  readonly #init: ReplicaInit
+  readonly #member: ReplicaGroupMember<HeldOutput>
+  readonly #now: () => number
+  #stdin = new StdinQueue()
+  #machine: ReplicaMachine
+  #timer: NodeJS.Timeout | undefined
+  #pumping = false
+  #closed = false
+  #failure: Error | undefined
+  #machineEnd: MachineEnd | undefined
+  /** Machine entries applied (fed) so far: the machine's next seq. */
+  #fed = 0
+  #lastLeaderContact: number | undefined
+  #electionStartedAt: number | undefined
+  #detectionMs: number | undefined
+  #becamePrimaryAt: number | undefined
+  #liveEpoch: number | undefined
+  #lastDigest: { seq: number; agree: boolean } | undefined
+  #appliedAt = new Map<number, number>()
+
+  constructor(init: ReplicaInit) {
+    this.workload = init.workload
+    this.#init = init
+    this.#now = init.now ?? Date.now
+    this.startedAt = this.#now()
+    const { heartbeatMs, electionTimeoutMs } = init.timing
+    this.#member = new ReplicaGroupMember<HeldOutput>({
+      id: init.self,
+      config: {
+        members: init.members,
+        heartbeatTicks: 1,
+        electionTicks: Math.max(2, Math.ceil(electionTimeoutMs / heartbeatMs)),
+        maxBatchEntries: 512,
+        maxInflightBytes: 4 << 20,
+      },
+      random: init.random ?? Math.random,
+      storage: init.loaded,
+      epochStartData: (epoch, _seq, previous) => epochStartFrame(epoch, previous?.data).frame,
+    })
+    this.#machine = this.#newMachine()
+  }
+
+  /** Starts ticking. `campaign`: try to become primary at once (the first primary of a new group). */
+  start(options: { campaign?: boolean } = {}): void {
+    if (options.campaign) this.#member.campaign()
+    const tick = () => {
+      this.#timer = setInterval(() => {
+        this.#member.tick()
+        this.#schedule()
+      }, this.#init.timing.heartbeatMs)
+    }
+    // A member of a brand-new group waits a little before it may campaign, so the member the
+    // placement chose as first primary (the one asked to campaign) wins the first election.
+    const fresh = this.#init.loaded.hardState.epoch === 0 && this.#init.loaded.entries.length === 0
+    if (fresh && !options.campaign) {
+      this.#timer = setTimeout(() => {
+        if (!this.#closed && !this.#failure) tick()
+      }, 2 * this.#init.timing.electionTimeoutMs)
+    } else {
+      tick()
+    }
+    this.#schedule()
+  }
+
+  get role(): Role {
+    return this.#member.status().role
+  }
+
+  get failure(): Error | undefined {
+    return this.#failure
+  }
+
+  get machineEnd(): MachineEnd | undefined {
+    return this.#machineEnd
+  }
+
+  /** Whether the guest runs live here (primary, promoted and caught up). */
+  get live(): boolean {
+    return this.#machine.mode === 'record'
+  }
+
+  status(): GroupStatus & { live: boolean; lastDigest: { seq: number; agree: boolean } | undefined } {
+    return { ...this.#member.status(), live: this.live, lastDigest: this.#lastDigest }
+  }
+
+  /** When the entry at `seq` was applied here (for lag in ms); undefined if not known. */
+  appliedAt(seq: number): number | undefined {
+    return this.#appliedAt.get(seq)
+  }
+
+  /** A message from another member (already decoded and authorized). */
+  receive(message: Message): void {
+    if (this.#closed || this.#failure) return
+    if (message.type === 'append' || message.type === 'heartbeat' || message.type === 'install-checkpoint') {
+      this.#lastLeaderContact = this.#now()
+    }
+    try {
+      this.#member.step(message)
+    } catch (err) {
+      this.#fail(err as Error)
+      return
+    }
+    this.#schedule()
+  }
+
+  /** Client bytes for the guest's stdin: only the primary takes them. */
+  writeStdin(bytes: Uint8Array, eof: boolean): { lastSeq: number } {
+    const status = this.#member.status()
+    if (status.role !== 'primary' || status.transferringTo !== undefined) {
+      throw new NotPrimaryError(`this replica of ${this.workload} is not the primary`, status.leader)
+    }
+    if (this.#stdin.ended) throw new GroupStateError(`the stdin of ${this.workload} is closed`)
+    if (bytes.length > 0) this.#stdin.push(bytes)
+    if (eof) this.#stdin.end()
+    return { lastSeq: status.lastSeq }
+  }
+
+  /** The failover drill: hand the primary role to `to` (default: the most caught-up shadow). */
+  handOver(to?: MemberId): MemberId {
+    const status = this.#member.status()
+    const target =
+      to ?? [...status.followers].sort((a, b) => b.matchSeq - a.matchSeq).find((f) => f.recentActive)?.member
+    if (target === undefined)
+      throw new GroupStateError(`no reachable shadow of ${this.workload} to hand over to`)
+    this.#member.transferLeadership(target)
+    this.#schedule()
+    return target
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    clearTimeout(this.#timer)
+    clearInterval(this.#timer)
+    await this.#machine.stop()
+  }
+
+  // ---- the Ready loop ------------------------------------------------------------------------------
+
+  #schedule(): void {
+    if (this.#pumping || this.#closed || this.#failure) return
+    this.#pumping = true
+    queueMicrotask(() => void this.#pump())
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      while (!this.#closed && !this.#failure && this.#member.hasReady()) {
+        const rd = this.#member.ready()
+        await this.#handle(rd)
+        this.#member.advance(rd)
+      }
+    } catch (err) {
+      this.#fail(err as Error)
+    } finally {
+      this.#pumping = false
+    }
+    if (!this.#closed && !this.#failure && this.#member.hasReady()) this.#schedule()
+  }
+
+  /** Does a Ready's I/O in the order its contract gives. */
+  async #handle(rd: Ready<HeldOutput>): Promise<void> {
+    await this.#init.storage.persist(rd)
+    for (const m of rd.messages) this.#init.send(m.to, m)
+    for (const event of rd.events) await this.#onGroupEvent(event)
+    if (rd.roleChange) {
+      const { role, epoch, leader } = rd.roleChange
+      this.#init.onEvent({ type: 'role', role, epoch, leader })
+    }
+    for (const entry of rd.committedToApply) this.#apply(entry)
+    for (const t of rd.outputsToRelease) this.output.append(t.output.seq, t.output.stream, t.output.bytes)
+  }
+
+  #apply(entry: Entry): void {
+    const machineEntry = decodeEntry(entry.data)
+    if (machineEntry.seq !== entry.seq - 1) {
+      throw new GroupStateError(
+        `group entry ${entry.seq} of ${this.workload} carries machine entry ${machineEntry.seq}`,
+      )
+    }
+    if (machineEntry.seq < this.#fed) return
+    this.#machine.feed(machineEntry)
+    this.#fed = machineEntry.seq + 1
+    this.#appliedAt.set(entry.seq, this.#now())
+    if (this.#appliedAt.size > 4096) this.#appliedAt.delete(this.#appliedAt.keys().next().value as number)
+    const status = this.#member.status()
+    // Our own epoch start is committed and replayed up to: from here the guest runs live.
+    if (
+      entry.kind === 'epoch-start' &&
+      status.role === 'primary' &&
+      entry.epoch === status.epoch &&
+      this.#liveEpoch !== status.epoch
+    ) {
+      this.#liveEpoch = status.epoch
+      this.#machine.goLive(status.epoch)
+      const now = this.#now()
+      this.#init.onEvent({
+        type: 'promoted',
+        epoch: status.epoch,
+        detectionMs: this.#detectionMs,
+        electionMs:
+          (this.#becamePrimaryAt ?? now) - (this.#electionStartedAt ?? this.#becamePrimaryAt ?? now),
+        promotionMs: now - (this.#becamePrimaryAt ?? now),
+      })
+    }
+  }
+
+  async #onGroupEvent(event: GroupEvent): Promise<void> {
+    const now = this.#now()
+    switch (event.type) {
+      case 'election-started':
+        if (!event.preVote || this.#electionStartedAt === undefined) {
+          this.#electionStartedAt ??= now
+          this.#detectionMs =
+            event.transfer || this.#lastLeaderContact === undefined
+              ? undefined
+              : now - this.#lastLeaderContact
+        }
+        this.#init.onEvent({ ...event })
+        return
+      case 'became-primary':
+        this.#becamePrimaryAt = now
+        return
+      case 'stepped-down':
+        this.#init.onEvent({ type: 'stepped-down', epoch: event.epoch, reason: event.reason })
+        // The guest ran live past what is committed: rebuild it from the committed log.
+        if (this.live || this.#liveEpoch !== undefined) await this.#rebuild()
+        return
+      default:
+        return
+    }
+  }
+
+  /** Throws the machine away and replays the committed log into a fresh one. */
+  async #rebuild(): Promise<void> {
+    await this.#machine.stop()
+    this.#liveEpoch = undefined
+    this.#electionStartedAt = undefined
+    this.#stdin = new StdinQueue()
+    this.output.rewind()
+    const upto = this.#fed
+    this.#fed = 0
+    this.#machine = this.#newMachine()
+    const first = this.#init.storage.checkpoint.seq + 1
+    for (const entry of await this.#init.storage.readRange(first, upto)) this.#apply(entry)
+  }
+
+  #newMachine(): ReplicaMachine {
+    const machine = new ReplicaMachine({
+      image: this.#init.image,
+      spec: this.#init.spec,
+      output: this.output,
+      stdin: this.#stdin,
+      cacheDir: this.#init.cacheDir,
+      onLiveEntry: (entry, frame) => this.#propose(entry.seq, frame),
+      onLiveOutput: (seq, stream, bytes) => {
+        this.#member.attachOutput(seq + 1, { seq, stream, bytes: bytes.slice() })
+        this.#schedule()
+      },
+      onDigestCheck: (seq, agree, expected, got) => {
+        this.#lastDigest = { seq, agree }
+        this.#init.onEvent({ type: 'digest', seq, agree, expected: hex(expected), got: hex(got) })
+      },
+      markDue: (position) => position % this.#init.timing.checkpointEveryEntries === 0,
+    })
+    machine.ended.then((end) => {
+      if (machine !== this.#machine || this.#closed) return
+      this.#machineEnd = end
+      this.#init.onEvent({ type: 'machine-ended', end })
+    })
+    return machine
+  }
+
+  #propose(machineSeq: number, frame: Uint8Array): void {
+    const seq = this.#member.propose(frame)
+    if (seq !== machineSeq + 1) {
+      throw new GroupStateError(`machine entry ${machineSeq} became group entry ${seq} of ${this.workload}`)
+    }
+    this.#fed = machineSeq + 1
+    this.#schedule()
+  }
+
+  #fail(error: Error): void {
+    if (this.#failure) return
+    this.#failure =
+      error instanceof UnderstudyError ? error : new GroupStateError(error.message, { cause: error })
+    clearTimeout(this.#timer)
+    clearInterval(this.#timer)
+    void this.#machine.stop()
+    this.#init.onEvent({ type: 'failed', error: this.#failure })
+  }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex')
+}
