@@ -9,9 +9,11 @@ import { availableParallelism, freemem, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import {
   ConflictError,
   DivergenceError,
+  ForbiddenError,
   NotPrimaryError,
   UnderstudyError,
   UnknownWorkloadError,
@@ -29,9 +31,15 @@ import { AgentHandlers } from './control-handlers.ts'
 import type { Message } from './group/types.ts'
 import { decodeMessage, encodeMessage } from './group/wire.ts'
 import type { Logger } from './observability/index.ts'
-import { silentLogger } from './observability/index.ts'
+import {
+  createMetrics,
+  type MetricsServer,
+  serveMetrics,
+  silentLogger,
+  type UnderstudyMetrics,
+} from './observability/index.ts'
 import { hostPolicyFromConfig } from './policy-gate.ts'
-import { Replica, type ReplicaEvent } from './replica/replica.ts'
+import { Replica, type ReplicaEvent, type ReplicaMetrics } from './replica/replica.ts'
 import { AgentStore } from './store/index.ts'
 import {
   decodeJson,
@@ -85,6 +93,9 @@ export class Agent {
   #closing: Promise<void> | undefined
 
   #refresh: NodeJS.Timeout | undefined
+  readonly metrics: UnderstudyMetrics
+  #metricsServer: MetricsServer | undefined
+  readonly #shutdown = new AbortController()
 
   private constructor(
     config: AgentConfig,
@@ -93,8 +104,10 @@ export class Agent {
     log: Logger,
     events: EventHub,
     policy: AgentPolicy,
+    metrics: UnderstudyMetrics,
   ) {
     this.config = config
+    this.metrics = metrics
     this.events = events
     this.policy = policy
     this.node = node
@@ -112,6 +125,7 @@ export class Agent {
     let agent: Agent | undefined
     let node: MeshNode
     const events = new EventHub()
+    const metrics = createMetrics({ version: AGENT_VERSION })
     let policy: AgentPolicy
     try {
       policy = await AgentPolicy.open({
@@ -124,6 +138,7 @@ export class Agent {
       const gater = policy.gate.connectionGater()
       node = await createMeshNode({
         connectionGater: (peer) => gater(peer),
+        metrics: prometheusMetrics({ registry: metrics.registry, collectDefaultMetrics: false }),
         privateKey: identity.privateKey,
         listen: [...config.listen],
         ...(config.announce.length > 0 ? { announce: [...config.announce] } : {}),
@@ -143,9 +158,21 @@ export class Agent {
       await store.close()
       throw err
     }
-    agent = new Agent(config, node, store, log, events, policy)
+    agent = new Agent(config, node, store, log, events, policy, metrics)
     try {
       agent.#serveMesh()
+      events.subscribe((event) => {
+        if (event.type === 'policy-refusal') metrics.policyRefusals.inc({ reason: event.action })
+      })
+      if (config.metrics.enabled) {
+        agent.#metricsServer = await serveMetrics({
+          registry: metrics.registry,
+          host: config.metrics.host,
+          port: config.metrics.port,
+          signal: agent.#shutdown.signal,
+          logger: log,
+        })
+      }
       agent.#refresh = setInterval(() => void agent!.candidates().catch(() => {}), 10_000)
       await agent.#restoreHosted()
       agent.#control = await ControlServer.start({
@@ -179,6 +206,7 @@ export class Agent {
   stop(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#refresh)
+      this.#shutdown.abort()
       await this.#control?.close()
       await Promise.allSettled([...this.hosted.values()].map((h) => h.replica.close()))
       await this.node.stop()
@@ -270,6 +298,7 @@ export class Agent {
       timing: { heartbeatMs, electionTimeoutMs, checkpointEveryEntries },
       cacheDir,
       send: (to, message) => this.#sendGroupMessage(spec.name, to, message),
+      metrics: this.#replicaMetrics(spec.name),
       onEvent: (event) => this.#onReplicaEvent(hosted, event),
     })
     this.hosted.set(spec.name, hosted)
@@ -290,6 +319,26 @@ export class Agent {
     }
     this.publish({ type: 'workload', workload: name, state: 'stopped', reason: 'stopped by request' })
     return true
+  }
+
+  #replicaMetrics(workload: string): ReplicaMetrics {
+    const m = this.metrics
+    return {
+      appended: (n) => m.entriesAppended.inc({ workload }, n),
+      committed: (latencies) => {
+        m.entriesCommitted.inc({ workload }, latencies.length)
+        for (const l of latencies) m.commitLatency.observe({ workload }, l)
+      },
+      lag: (member, entries, seconds) => {
+        m.shadowLagEntries.set({ workload, member }, entries)
+        m.shadowLagSeconds.set({ workload, member }, seconds)
+      },
+    }
+  }
+
+  /** Where Prometheus scrapes this agent, when metrics are on. */
+  get metricsUrl(): string | undefined {
+    return this.#metricsServer?.url
   }
 
   async #restoreHosted(): Promise<void> {
@@ -411,33 +460,63 @@ export class Agent {
         await this.host(req.spec, Buffer.from(req.image, 'base64'), { campaign: req.campaign, from: _from })
         return { ok: true }
       },
-      [TOPICS.stop]: async (_from, bytes) => {
+      [TOPICS.stop]: async (from, bytes) => {
         const req = decodeJson(stopRequestSchema, bytes, 'stop request')
+        await this.#checkAsker(req.name, from, 'stop')
         const hash = this.hosted.get(req.name)?.spec.imageHash
         const stopped = await this.unhost(req.name, req.keepData)
         if (hash && !req.keepData) await this.deleteImageIfUnused(hash)
         return { stopped }
       },
-      [TOPICS.status]: async (_from, bytes) =>
-        this.report(decodeJson(nameRequestSchema, bytes, 'status request').name),
-      [TOPICS.stdin]: async (_from, bytes) => {
+      [TOPICS.status]: async (from, bytes) => {
+        const { name } = decodeJson(nameRequestSchema, bytes, 'status request')
+        await this.#checkAsker(name, from, 'status')
+        return this.report(name)
+      },
+      [TOPICS.stdin]: async (from, bytes) => {
         const req = decodeJson(stdinRequestSchema, bytes, 'stdin request')
-        const hosted = this.#hostedOrThrow(req.name)
+        const hosted = await this.#checkAsker(req.name, from, 'stdin')
         const data = Buffer.from(req.data, 'base64')
         const { lastSeq } = hosted.replica.writeStdin(data, req.eof)
         return { accepted: data.length, seq: lastSeq }
       },
-      [TOPICS.logs]: async (_from, bytes) => {
+      [TOPICS.logs]: async (from, bytes) => {
         const req = decodeJson(logsRequestSchema, bytes, 'logs request')
-        const hosted = this.#hostedOrThrow(req.name)
+        const hosted = await this.#checkAsker(req.name, from, 'logs')
         const read = hosted.replica.output.read(req.from, 256 * 1024)
         return { ...read, ended: hosted.replica.output.ended && read.next >= hosted.replica.output.length }
       },
-      [TOPICS.failover]: async (_from, bytes) => {
+      [TOPICS.failover]: async (from, bytes) => {
         const req = decodeJson(failoverRequestSchema, bytes, 'failover request')
+        await this.#checkAsker(req.name, from, 'failover')
         return this.drillFailover(req.name, req.to)
       },
     }
+  }
+
+  /**
+   * Another agent asks about a workload hosted here: only the group's members and the agent that
+   * placed it relay their users' requests (a workload's output is its owner's data, and stop or
+   * failover are its owner's decisions). Anyone else is refused, audited and reported.
+   */
+  async #checkAsker(name: string, from: string, op: string): Promise<Hosted> {
+    const hosted = this.#hostedOrThrow(name)
+    if (from === this.peerId || from === hosted.spec.placedBy || hosted.spec.members.includes(from)) return hosted
+    const reasons = [`${from} is neither a member of ${name}'s group nor the agent that placed it`]
+    await this.store.audit.append({
+      kind: 'policy-decision',
+      point: 'control',
+      action: 'control',
+      decision: 'deny',
+      principal: from,
+      resource: name,
+      workload: name,
+      reasons,
+      policyIds: ['agent:relay'],
+      detail: { op },
+    })
+    this.publish({ type: 'policy-refusal', workload: name, action: `control:${op}`, principal: from, reasons })
+    throw new ForbiddenError(`${op} of ${name} refused: ${reasons[0]}`, reasons)
   }
 
   async #answerLocally(topic: string, bytes: Uint8Array): Promise<Uint8Array> {
@@ -605,6 +684,15 @@ export class Agent {
         return
       case 'promoted': {
         const tookMs = (event.detectionMs ?? 0) + event.electionMs + event.promotionMs
+        if (event.epoch > 1) {
+          this.metrics.failovers.inc({ workload })
+          const phase = (p: string, ms: number | undefined) =>
+            ms !== undefined && this.metrics.failoverDuration.observe({ workload, phase: p }, ms / 1000)
+          phase('detection', event.detectionMs)
+          phase('election', event.electionMs)
+          phase('promotion', event.promotionMs)
+          phase('total', tookMs)
+        }
         this.publish({
           type: 'promotion',
           workload,

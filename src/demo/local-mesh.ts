@@ -22,6 +22,8 @@ export interface AgentHandle {
   socket: string
   process: ChildProcess
   client: ControlClient
+  /** Where Prometheus scrapes it (with the `metrics` option). */
+  metricsUrl: string | undefined
   /** Everything the process wrote, for failure messages. */
   output: string[]
   exited: Promise<number | null>
@@ -33,6 +35,8 @@ export interface ClusterOptions {
   electionTimeoutMs?: number
   checkpointEveryEntries?: number
   logLevel?: string
+  /** Serve Prometheus metrics on a free loopback port. */
+  metrics?: boolean
   /** Where the cluster's temp directory is made (default: the OS temp directory). */
   parentDir?: string
   /** Aborting it ends a start or restart under way (its processes killed); close() is still the caller's. */
@@ -54,6 +58,7 @@ export class Cluster {
       electionTimeoutMs: 500,
       checkpointEveryEntries: 50,
       logLevel: 'info',
+      metrics: false,
       ...rest,
     }
     this.#signal = signal
@@ -153,6 +158,7 @@ export class Cluster {
       },
       // A lab of one person's machines: every user's workloads are welcome.
       hostPolicy: { allowUsers: ['*'] },
+      metrics: { enabled: this.#options.metrics, host: '127.0.0.1', port: 0 },
       log: { level: this.#options.logLevel, format: 'json' },
     }
     await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 })
@@ -162,23 +168,25 @@ export class Cluster {
     })
     const output: string[] = []
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-    const ready = new Promise<{ peerId: string; addrs: string[] }>((resolve, reject) => {
-      let buffered = ''
-      child.stderr!.on('data', (chunk: Buffer) => {
-        output.push(chunk.toString())
-        buffered += chunk.toString()
-        for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-          const line = buffered.slice(0, nl)
-          buffered = buffered.slice(nl + 1)
-          if (line.startsWith('{"ready":true')) resolve(JSON.parse(line))
-        }
-      })
-      child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()))
-      void exited.then((code) =>
-        reject(new Error(`agent ${index} exited (${code}) before it was ready\n${output.join('')}`)),
-      )
-    })
-    let info: { peerId: string; addrs: string[] }
+    const ready = new Promise<{ peerId: string; addrs: string[]; metrics: string | null }>(
+      (resolve, reject) => {
+        let buffered = ''
+        child.stderr!.on('data', (chunk: Buffer) => {
+          output.push(chunk.toString())
+          buffered += chunk.toString()
+          for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+            const line = buffered.slice(0, nl)
+            buffered = buffered.slice(nl + 1)
+            if (line.startsWith('{"ready":true')) resolve(JSON.parse(line))
+          }
+        })
+        child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()))
+        void exited.then((code) =>
+          reject(new Error(`agent ${index} exited (${code}) before it was ready\n${output.join('')}`)),
+        )
+      },
+    )
+    let info: Awaited<typeof ready>
     try {
       info = await withTimeout(ready, 30_000, `agent ${index} did not start`, this.#signal)
     } catch (err) {
@@ -195,6 +203,7 @@ export class Cluster {
       peerId: info.peerId,
       addrs: info.addrs,
       socket,
+      metricsUrl: info.metrics ?? undefined,
       process: child,
       client: new ControlClient({ socketPath: socket }, { timeoutMs: 20_000 }),
       output,

@@ -15,7 +15,7 @@ import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { Datastore } from 'interface-datastore'
-import { createLibp2p } from 'libp2p'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { type BootstrapDialer, bootstrap } from './bootstrap.ts'
 import { type LogStream, type LogStreamInit, logStream } from './log-stream/index.ts'
 import { type Messenger, type MessengerInit, messenger } from './messenger/index.ts'
@@ -55,6 +55,8 @@ export interface MeshNodeOptions {
   inboundConnectionThreshold?: number
   /** Agent version string reported by identify. */
   version?: string
+  /** libp2p's own metrics (e.g. @libp2p/prometheus-metrics on the agent's registry). */
+  metrics?: Libp2pOptions['metrics']
   /** Start the node (default true). */
   start?: boolean
 }
@@ -116,6 +118,7 @@ export async function createMeshNode(options: MeshNodeOptions = {}): Promise<Mes
     start: false,
     ...(options.privateKey != null ? { privateKey: options.privateKey } : {}),
     ...(options.datastore != null ? { datastore: options.datastore } : {}),
+    ...(options.metrics != null ? { metrics: options.metrics } : {}),
     nodeInfo: { name: 'understudy', version: options.version ?? '0.1.0' },
     addresses: {
       listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0'],

@@ -14,6 +14,7 @@ import { EntryKind, type LogEntry } from '../../replay/types.ts'
 import { VirtualDisk, WasiHost } from '../../replay/wasi/index.ts'
 import { WasmMachine } from '../../replay/wasm/index.ts'
 import { MarkingTape } from './marking-tape.ts'
+import { timeSourceFromEnv } from './skewed-time.ts'
 import type { OutputLog } from './output-log.ts'
 import type { StdinQueue } from './stdin-queue.ts'
 
@@ -124,6 +125,7 @@ export class ReplicaMachine {
       stdout: (bytes) => this.#onOutput('stdout', bytes),
       stderr: (bytes) => this.#onOutput('stderr', bytes),
       signal: this.#abort.signal,
+      time: timeSourceFromEnv(),
     })
     this.#machine = await WasmMachine.boot(
       this.#init.image,

@@ -47,6 +47,15 @@ interface HeldOutput {
   bytes: Uint8Array
 }
 
+/** Where a replica reports what it measures (the agent's Prometheus metrics); all optional. */
+export interface ReplicaMetrics {
+  appended(count: number): void
+  /** Entries committed on the primary, with their append-to-commit latency in seconds. */
+  committed(latenciesSeconds: number[]): void
+  /** A shadow's lag as the primary sees it. */
+  lag(member: MemberId, entries: number, seconds: number): void
+}
+
 export interface ReplicaInit {
   workload: string
   self: MemberId
@@ -61,6 +70,7 @@ export interface ReplicaInit {
   onEvent: (event: ReplicaEvent) => void
   random?: () => number
   now?: () => number
+  metrics?: ReplicaMetrics | undefined
 }
 
 export class Replica {
@@ -86,6 +96,9 @@ export class Replica {
   #liveEpoch: number | undefined
   #lastDigest: { seq: number; agree: boolean } | undefined
   #appliedAt = new Map<number, number>()
+  /** Primary: when each entry not yet committed was proposed (performance.now()). */
+  #proposedAt = new Map<number, number>()
+  #commitSeen = 0
 
   constructor(init: ReplicaInit) {
     this.workload = init.workload
@@ -238,6 +251,7 @@ export class Replica {
     }
     for (const entry of rd.committedToApply) this.#apply(entry)
     for (const t of rd.outputsToRelease) this.output.append(t.output.seq, t.output.stream, t.output.bytes)
+    this.#measureCommit()
   }
 
   #apply(entry: Entry): void {
@@ -340,8 +354,39 @@ export class Replica {
     return machine
   }
 
+  #measureCommit(): void {
+    const status = this.#member.status()
+    if (status.commitSeq <= this.#commitSeen) return
+    const now = performance.now()
+    const latencies: number[] = []
+    for (let seq = this.#commitSeen + 1; seq <= status.commitSeq; seq++) {
+      const at = this.#proposedAt.get(seq)
+      if (at !== undefined) {
+        latencies.push((now - at) / 1000)
+        this.#proposedAt.delete(seq)
+      }
+    }
+    this.#commitSeen = status.commitSeq
+    if (latencies.length > 0) this.#init.metrics?.committed(latencies)
+    if (status.role === 'primary') {
+      for (const f of status.followers) {
+        const behind = status.lastSeq - f.matchSeq
+        const oldest = this.#proposedAt.get(f.matchSeq + 1) ?? this.#proposedAtOf(f.matchSeq + 1)
+        this.#init.metrics?.lag(f.member, behind, behind > 0 && oldest !== undefined ? (now - oldest) / 1000 : 0)
+      }
+    }
+  }
+
+  /** When an already committed entry was proposed: gone from the map, so only its apply time is known. */
+  #proposedAtOf(seq: number): number | undefined {
+    const applied = this.#appliedAt.get(seq)
+    return applied === undefined ? undefined : applied - Date.now() + performance.now()
+  }
+
   #propose(machineSeq: number, frame: Uint8Array): void {
     const seq = this.#member.propose(frame)
+    this.#proposedAt.set(seq, performance.now())
+    this.#init.metrics?.appended(1)
     if (seq !== machineSeq + 1) {
       throw new GroupStateError(`machine entry ${machineSeq} became group entry ${seq} of ${this.workload}`)
     }

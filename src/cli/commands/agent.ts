@@ -31,7 +31,7 @@ export function registerAgentCommand(program: Command) {
       // Tests and supervisors read this line to learn where the agent is.
       process.stdout.isTTY ||
         process.stderr.write(
-          `${JSON.stringify({ ready: true, peerId: agent.peerId, addrs: agent.node.getMultiaddrs().map(String), control: agent.controlAddress })}\n`,
+          `${JSON.stringify({ ready: true, peerId: agent.peerId, addrs: agent.node.getMultiaddrs().map(String), control: agent.controlAddress, metrics: agent.metricsUrl ?? null })}\n`,
         )
       await new Promise<void>((resolve) =>
         shutdown.signal.addEventListener('abort', () => resolve(), { once: true }),

@@ -1,6 +1,6 @@
 /**
- * `understudy demo`: the README's first screen. Nothing to configure; everything
- * runs on 127.0.0.1 and is removed afterwards, also on Ctrl-C.
+ * `understudy demo`: the README's first screen. Nothing to configure: three real agents run on
+ * 127.0.0.1 with their own temp directories, and everything is removed afterwards, also on Ctrl-C.
  */
 import { type Command, InvalidArgumentError } from 'commander'
 import { DemoError, runDemo } from '../../demo/index.ts'
@@ -12,16 +12,20 @@ export function registerDemoCommand(program: Command) {
   program
     .command('demo')
     .description(
-      'run three local agents, replicate a kv guest, kill the primary: nothing acknowledged is lost',
+      'start three local agents, replicate a kv guest, kill its primary: a shadow takes over and nothing acknowledged is lost',
     )
     .option('--json', 'print a JSON summary on stdout (the account goes to stderr)')
-    .option('--timeout <seconds>', 'give up after this long', parseSeconds, 60)
+    .option('--timeout <seconds>', 'give up after this long', parseSeconds, 120)
     .action(async (opts: { json?: boolean; timeout: number }) => {
       const out = opts.json ? process.stderr : process.stdout
       const interrupt = new AbortController()
-      const onSignal = (signal: NodeJS.Signals) => interrupt.abort(new DemoError(`received ${signal}`))
-      process.once('SIGINT', onSignal)
-      process.once('SIGTERM', onSignal)
+      // Kept for the whole run (not once): a second Ctrl-C must not kill the demo before it cleaned up.
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (interrupt.signal.aborted) out.write('understudy demo: still cleaning up…\n')
+        else interrupt.abort(new DemoError(`received ${signal}`))
+      }
+      process.on('SIGINT', onSignal)
+      process.on('SIGTERM', onSignal)
       try {
         const summary = await runDemo({
           write: (line) => out.write(`${line}\n`),

@@ -1,7 +1,7 @@
 /** A mesh of 21 agents plus a late joiner, found through bootstrap and the private DHT. */
 import test from 'ava'
 import { createMeshNode, type MeshNode, type PeerStatus } from '../../src/mesh/index.ts'
-import { stopAll, waitFor } from './helpers.ts'
+import { stopAll, waitFor } from '../mesh/helpers.ts'
 
 const AGENTS = 21
 
