@@ -14,6 +14,7 @@ import {
   ConflictError,
   DivergenceError,
   ForbiddenError,
+  GroupStateError,
   NotPrimaryError,
   UnderstudyError,
   UnknownWorkloadError,
@@ -42,6 +43,8 @@ import { hostPolicyFromConfig } from './policy-gate.ts'
 import { Replica, type ReplicaEvent, type ReplicaMetrics } from './replica/replica.ts'
 import { AgentStore } from './store/index.ts'
 import {
+  checkpointAnswerSchema,
+  checkpointRequestSchema,
   decodeJson,
   encodeJson,
   failoverRequestSchema,
@@ -280,6 +283,9 @@ export class Agent {
     await this.prepareImage(image)
     const storage = await this.store.openGroup(spec.name)
     const loaded = await storage.load()
+    const checkpointData = loaded.checkpoint
+      ? await storage.readCheckpointData(loaded.checkpoint.seq)
+      : undefined
     const { heartbeatMs, electionTimeoutMs, checkpointEveryEntries } = this.config.replication
     const hosted: Hosted = {
       spec,
@@ -299,6 +305,8 @@ export class Agent {
       cacheDir,
       send: (to, message) => this.#sendGroupMessage(spec.name, to, message),
       metrics: this.#replicaMetrics(spec.name),
+      checkpointData,
+      fetchCheckpoint: (from, seq) => this.#fetchCheckpoint(spec, from, seq),
       onEvent: (event) => this.#onReplicaEvent(hosted, event),
     })
     this.hosted.set(spec.name, hosted)
@@ -414,6 +422,7 @@ export class Agent {
       commitSeq: s.commitSeq,
       appliedSeq: s.appliedSeq,
       lastSeq: s.lastSeq,
+      checkpointSeq: s.checkpointSeq,
       live: s.live,
       uptimeMs: Date.now() - hosted.replica.startedAt,
       digest: s.lastDigest === undefined ? 'unknown' : s.lastDigest.agree ? 'agree' : 'diverged',
@@ -422,6 +431,7 @@ export class Agent {
         member: f.member,
         matchSeq: f.matchSeq,
         recentActive: f.recentActive,
+        lagMs: Math.round(s.lagMs.get(f.member) ?? 0),
       })),
       ended: hosted.replica.failure
         ? `failed: ${hosted.replica.failure.message}`
@@ -446,7 +456,8 @@ export class Agent {
   ) {
     const bytes = encodeJson(body)
     if (peer === this.peerId) return this.#answerLocally(topic, bytes)
-    const signal = options.signal ?? AbortSignal.timeout(options.timeoutMs ?? 5000)
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? 5000)
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
     return this.node.services.messenger.request(peerIdFromString(peer), topic, bytes, {
       signal,
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
@@ -486,12 +497,48 @@ export class Agent {
         const read = hosted.replica.output.read(req.from, 256 * 1024)
         return { ...read, ended: hosted.replica.output.ended && read.next >= hosted.replica.output.length }
       },
+      [TOPICS.checkpoint]: async (from, bytes) => {
+        const req = decodeJson(checkpointRequestSchema, bytes, 'checkpoint request')
+        const hosted = await this.#checkAsker(req.name, from, 'checkpoint')
+        const decision = await this.policy.gate.mayRequestCheckpoint(
+          { manifest: hosted.manifest, members: [...hosted.spec.members] },
+          from,
+        )
+        if (decision.decision === 'deny') {
+          throw new ForbiddenError(`${from} may not have the checkpoint of ${req.name}`, decision.reasons)
+        }
+        const storage = await this.store.openGroup(req.name)
+        const data = await storage.readCheckpointData(req.seq)
+        if (!data) throw new UnknownWorkloadError(`${req.name} (no checkpoint at ${req.seq} here)`)
+        return { seq: req.seq, data: Buffer.from(data).toString('base64') }
+      },
       [TOPICS.failover]: async (from, bytes) => {
         const req = decodeJson(failoverRequestSchema, bytes, 'failover request')
         await this.#checkAsker(req.name, from, 'failover')
         return this.drillFailover(req.name, req.to)
       },
     }
+  }
+
+  /** Checkpoint bytes from `from` (the member that sent InstallCheckpoint), else from any other member. */
+  async #fetchCheckpoint(spec: WorkloadSpec, from: string, seq: number): Promise<Uint8Array> {
+    const order = [from, ...spec.members.filter((m) => m !== from && m !== this.peerId)].filter(Boolean)
+    let last: unknown
+    for (const peer of order) {
+      try {
+        const answer = decodeJson(
+          checkpointAnswerSchema,
+          await this.ask(peer, TOPICS.checkpoint, { name: spec.name, seq }, { timeoutMs: 60_000 }),
+          'checkpoint answer',
+        )
+        return new Uint8Array(Buffer.from(answer.data, 'base64'))
+      } catch (err) {
+        last = err
+      }
+    }
+    throw new GroupStateError(
+      `no member could give the checkpoint of ${spec.name} at ${seq}: ${(last as Error)?.message}`,
+    )
   }
 
   /**
@@ -501,7 +548,8 @@ export class Agent {
    */
   async #checkAsker(name: string, from: string, op: string): Promise<Hosted> {
     const hosted = this.#hostedOrThrow(name)
-    if (from === this.peerId || from === hosted.spec.placedBy || hosted.spec.members.includes(from)) return hosted
+    if (from === this.peerId || from === hosted.spec.placedBy || hosted.spec.members.includes(from))
+      return hosted
     const reasons = [`${from} is neither a member of ${name}'s group nor the agent that placed it`]
     await this.store.audit.append({
       kind: 'policy-decision',
@@ -515,7 +563,13 @@ export class Agent {
       policyIds: ['agent:relay'],
       detail: { op },
     })
-    this.publish({ type: 'policy-refusal', workload: name, action: `control:${op}`, principal: from, reasons })
+    this.publish({
+      type: 'policy-refusal',
+      workload: name,
+      action: `control:${op}`,
+      principal: from,
+      reasons,
+    })
     throw new ForbiddenError(`${op} of ${name} refused: ${reasons[0]}`, reasons)
   }
 
@@ -761,6 +815,12 @@ export class Agent {
             reason: `guest ended: ${event.end.outcome}`,
           })
         }
+        return
+      case 'checkpoint':
+        this.log.debug({ workload, seq: event.seq, bytes: event.bytes }, 'checkpoint taken, log compacted')
+        return
+      case 'checkpoint-failed':
+        this.log.warn({ workload, seq: event.seq, err: event.error }, 'checkpoint failed; the log is kept')
         return
       case 'failed':
         this.publish({ type: 'workload', workload, state: 'failed', reason: event.error.message })

@@ -54,6 +54,8 @@ const PRIMARY_WAIT_MS = 15_000
 export class AgentHandlers implements ControlHandlers {
   readonly #agent: Agent
   readonly #explanations = new Map<string, Explanation>()
+  /** The last primary seen per workload: asked first, looked up again only when it says no. */
+  readonly #primaries = new Map<string, string>()
 
   constructor(agent: Agent) {
     this.#agent = agent
@@ -279,10 +281,10 @@ export class AgentHandlers implements ControlHandlers {
     const a = this.#agent
     const spec = this.#spec(name)
     const deadline = Date.now() + PRIMARY_WAIT_MS
-    let target = await this.#waitForPrimary(name, ctx.signal)
+    let target = this.#primaries.get(name) ?? (await this.#waitForPrimary(name, ctx.signal, spec))
     for (;;) {
       try {
-        return decodeJson(
+        const answer = decodeJson(
           stdinAnswerSchema,
           await a.ask(
             target,
@@ -292,11 +294,14 @@ export class AgentHandlers implements ControlHandlers {
           ),
           'stdin answer',
         )
+        this.#primaries.set(name, target)
+        return answer
       } catch (err) {
-        // The primary changed under us: follow it, within the deadline.
+        // The primary changed under us: find the new one and follow it, within the deadline.
+        this.#primaries.delete(name)
         if (Date.now() > deadline || ctx.signal.aborted) throw err
         if (!isNotPrimary(err) && !isUnreachable(err)) throw err
-        await sleep(100)
+        await sleep(50)
         target = await this.#waitForPrimary(name, ctx.signal, spec)
       }
     }
@@ -371,7 +376,6 @@ export class AgentHandlers implements ControlHandlers {
     const reports = await this.#reports(spec, signal)
     const primary = newestPrimary(reports)
     const primaryReport = primary ? reports.get(primary.peerId) : undefined
-    const lastSeq = primaryReport?.lastSeq ?? 0
     const replicas: ReplicaInfo[] = spec.members.map((peerId) => {
       const r = reports.get(peerId)
       if (!r) {
@@ -398,12 +402,17 @@ export class AgentHandlers implements ControlHandlers {
         epoch: r.epoch,
         committedSeq: r.commitSeq,
         appliedSeq: r.appliedSeq,
-        lagEntries: isPrimary || !primaryReport ? null : Math.max(0, lastSeq - r.appliedSeq),
-        lagMs: null,
+        // Committed entries it has not applied yet (appended but uncommitted ones are not lag).
+        lagEntries: isPrimary || !primaryReport ? null : Math.max(0, primaryReport.commitSeq - r.appliedSeq),
+        lagMs:
+          isPrimary || !primaryReport
+            ? null
+            : (primaryReport.followers.find((f) => f.member === peerId)?.lagMs ?? null),
         digest: r.digest,
         divergedAtSeq: r.divergedAtSeq,
         reachable: true,
         uptimeMs: r.uptimeMs,
+        checkpointSeq: r.checkpointSeq,
       }
     })
     const ended = [...reports.values()].find((r) => r.ended !== null)?.ended

@@ -387,3 +387,17 @@ export class GroupWireError extends UnderstudyError {
     super('ERR_GROUP_WIRE', message, options)
   }
 }
+
+/**
+ * A replica-group membership change that cannot be made now. `pending`: an earlier change (or this
+ * primary's first entry of its epoch) is not committed yet, so retry once it is. `invalid`: the asked
+ * list does not add or remove exactly one member, or would leave the group without a voter.
+ */
+export class MembershipChangeError extends UnderstudyError {
+  readonly reason: 'pending' | 'invalid'
+
+  constructor(reason: 'pending' | 'invalid', message: string) {
+    super(reason === 'pending' ? 'ERR_MEMBERSHIP_PENDING' : 'ERR_MEMBERSHIP_INVALID', message)
+    this.reason = reason
+  }
+}

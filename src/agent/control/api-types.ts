@@ -79,6 +79,8 @@ export interface ReplicaInfo {
   divergedAtSeq: number | null
   reachable: boolean
   uptimeMs: number
+  /** Its latest checkpoint: its log starts after it, and it restarts from it (0: none yet). */
+  checkpointSeq?: number
 }
 
 export interface FailoverInfo {

@@ -21,6 +21,7 @@ export interface OutputRead {
 export class OutputLog {
   #pieces: Piece[] = []
   #length = 0
+  #base = 0
   #ended = false
   readonly #waiters = new Set<() => void>()
 
@@ -46,6 +47,19 @@ export class OutputLog {
     this.#wake()
   }
 
+  /** Output before `offset` is not held here (the replica started from a checkpoint taken there). */
+  rebase(offset: number): void {
+    this.#pieces = []
+    this.#length = offset
+    this.#base = offset
+    this.#ended = false
+  }
+
+  /** The first offset held. */
+  get base(): number {
+    return this.#base
+  }
+
   /**
    * Forgets everything: the machine is being rebuilt from the log and will release the same bytes
    * again (the guest is deterministic), so readers waiting at an offset simply wait until it is back.
@@ -53,6 +67,7 @@ export class OutputLog {
   rewind(): void {
     this.#pieces = []
     this.#length = 0
+    this.#base = 0
     this.#ended = false
   }
 

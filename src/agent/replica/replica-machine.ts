@@ -4,18 +4,25 @@
  * inside entries; this class is where group entries meet the machine (one group entry = one encoded
  * machine LogEntry, group seq = machine seq + 1).
  */
+
+import { CheckpointError } from '../../errors/index.ts'
 import { decodeCheckpoint } from '../../replay/log/call-codec.ts'
 import { equalBytes } from '../../replay/log/hash-chain.ts'
-import type { EntrySink } from '../../replay/log/index.ts'
+import type { ChainPosition, EntrySink } from '../../replay/log/index.ts'
 import { PromotableTape } from '../../replay/promotable-tape.ts'
 import { PAUSABLE_WASI_IMPORTS } from '../../replay/session.ts'
 import { decodeStart, encodeStart, type StartParams } from '../../replay/start-params.ts'
 import { EntryKind, type LogEntry } from '../../replay/types.ts'
 import { VirtualDisk, WasiHost } from '../../replay/wasi/index.ts'
-import { WasmMachine } from '../../replay/wasm/index.ts'
+import {
+  type Checkpoint,
+  decodeCheckpoint as decodeMachineCheckpoint,
+  encodeCheckpoint,
+  WasmMachine,
+} from '../../replay/wasm/index.ts'
 import { MarkingTape } from './marking-tape.ts'
-import { timeSourceFromEnv } from './skewed-time.ts'
 import type { OutputLog } from './output-log.ts'
+import { timeSourceFromEnv } from './skewed-time.ts'
 import type { StdinQueue } from './stdin-queue.ts'
 
 /** What a workload's guest starts with. Its /data directory starts empty. */
@@ -31,6 +38,8 @@ export type MachineEnd =
 
 export interface ReplicaMachineInit {
   image: Uint8Array
+  /** Start from this checkpoint (encodeCheckpoint bytes, as checkpoint() gives) instead of the log's start. */
+  from?: Uint8Array | undefined
   spec: GuestSpec
   output: OutputLog
   stdin: StdinQueue
@@ -54,11 +63,21 @@ export class ReplicaMachine {
   readonly #tape: MarkingTape
   readonly #abort = new AbortController()
   #machine: WasmMachine | undefined
+  #checkpointWanted:
+    | { position: number; resolve(bytes: Uint8Array): void; reject(err: Error): void }
+    | undefined
+  readonly #restored: { checkpoint: Checkpoint; tape: CheckpointTape } | undefined
   readonly ended: Promise<MachineEnd>
 
   constructor(init: ReplicaMachineInit) {
     this.#init = init
-    this.#promotable = new PromotableTape({ onMark: (entry) => this.#onMark(entry) })
+    this.#restored = init.from ? openReplicaCheckpoint(init.from) : undefined
+    if (this.#restored) init.output.rebase(this.#restored.tape.outputLength)
+    this.#promotable = new PromotableTape({
+      onMark: (entry) => this.#onMark(entry),
+      onWait: (position) => this.#maybePause(position),
+      ...(this.#restored ? { resume: this.#restored.tape.chain } : {}),
+    })
     this.#tape = new MarkingTape(this.#promotable, {
       due: (position) => init.markDue?.(position) ?? false,
       digest: () => this.#machine?.stateDigest(),
@@ -96,6 +115,29 @@ export class ReplicaMachine {
     return this.#machine?.stateDigest()
   }
 
+  /**
+   * The machine's state once it has replayed exactly `position` entries, as checkpoint bytes. The
+   * caller must not feed entries at or past `position` before this resolves. Replay only: every
+   * replica checkpoints at the same positions, so their checkpoints are interchangeable.
+   */
+  checkpoint(position: number): Promise<Uint8Array> {
+    if (this.#promotable.mode !== 'replay')
+      return Promise.reject(new CheckpointError('a live machine is not checkpointed here'))
+    if (this.#checkpointWanted)
+      return Promise.reject(new CheckpointError('a checkpoint is already being taken'))
+    const wanted = Promise.withResolvers<Uint8Array>()
+    this.#checkpointWanted = { position, resolve: wanted.resolve, reject: wanted.reject }
+    this.#maybePause(this.#promotable.position)
+    return wanted.promise
+  }
+
+  #maybePause(position: number): void {
+    const wanted = this.#checkpointWanted
+    if (wanted && position === wanted.position && this.#promotable.waiting && this.#machine) {
+      this.#machine.requestPause()
+    }
+  }
+
   /** Stops the guest wherever it is (its state is thrown away: it can be rebuilt from the log). */
   async stop(): Promise<void> {
     this.#abort.abort(new Error('replica stopped'))
@@ -105,38 +147,64 @@ export class ReplicaMachine {
 
   async #run(): Promise<MachineEnd> {
     const tape = this.#tape
-    const start = decodeStart(
-      await tape.input('start', () =>
-        encodeStart({ args: this.#init.spec.args, env: this.#init.spec.env, preopens: [DATA_DIR] }),
-      ),
-    )
-    const disk = VirtualDisk.deserialize(
-      await tape.input('disk', () => {
-        const fresh = new VirtualDisk()
-        fresh.makeDirectory(DATA_DIR.diskPath)
-        return fresh.serialize()
-      }),
-    )
-    const host = new WasiHost({
-      ...start,
-      disk,
+    const io = {
       tape,
       stdin: this.#init.stdin,
-      stdout: (bytes) => this.#onOutput('stdout', bytes),
-      stderr: (bytes) => this.#onOutput('stderr', bytes),
+      stdout: (bytes: Uint8Array) => this.#onOutput('stdout', bytes),
+      stderr: (bytes: Uint8Array) => this.#onOutput('stderr', bytes),
       signal: this.#abort.signal,
       time: timeSourceFromEnv(),
-    })
-    this.#machine = await WasmMachine.boot(
-      this.#init.image,
-      { host, tape },
-      {
-        pausableImports: PAUSABLE_WASI_IMPORTS,
-        ...(this.#init.cacheDir ? { cacheDir: this.#init.cacheDir } : {}),
-      },
-    )
+    }
+    const options = {
+      pausableImports: PAUSABLE_WASI_IMPORTS,
+      ...(this.#init.cacheDir ? { cacheDir: this.#init.cacheDir } : {}),
+    }
+    if (this.#restored) {
+      this.#machine = await WasmMachine.restore(
+        this.#init.image,
+        this.#restored.checkpoint,
+        (saved) => ({ host: WasiHost.fromSnapshot(saved.host, io), tape }),
+        options,
+      )
+    } else {
+      const start = decodeStart(
+        await tape.input('start', () =>
+          encodeStart({ args: this.#init.spec.args, env: this.#init.spec.env, preopens: [DATA_DIR] }),
+        ),
+      )
+      const disk = VirtualDisk.deserialize(
+        await tape.input('disk', () => {
+          const fresh = new VirtualDisk()
+          fresh.makeDirectory(DATA_DIR.diskPath)
+          return fresh.serialize()
+        }),
+      )
+      this.#machine = await WasmMachine.boot(
+        this.#init.image,
+        { host: new WasiHost({ ...start, disk, ...io }), tape },
+        options,
+      )
+    }
+    const machine = this.#machine
     if (this.#abort.signal.aborted) return { kind: 'stopped' }
-    const result = await this.#machine.run({ signal: this.#abort.signal })
+    let result = await machine.run({ signal: this.#abort.signal })
+    // Paused for a checkpoint: capture it, then go on where the guest was.
+    while (result.kind === 'paused' && !this.#abort.signal.aborted && this.#checkpointWanted) {
+      const wanted = this.#checkpointWanted
+      this.#checkpointWanted = undefined
+      try {
+        const blob: CheckpointTape = {
+          chain: this.#promotable.snapshot(),
+          outputLength: this.#init.output.length,
+        }
+        wanted.resolve(encodeCheckpoint(machine.captureCheckpoint(encodeCheckpointTape(blob))))
+      } catch (err) {
+        wanted.reject(err as Error)
+      }
+      result = await machine.run({ signal: this.#abort.signal })
+    }
+    this.#checkpointWanted?.reject(new CheckpointError('the guest ended before the checkpoint position'))
+    this.#checkpointWanted = undefined
     if (result.kind === 'paused') return { kind: 'stopped' }
     this.#init.output.end()
     const outcome =
@@ -161,5 +229,51 @@ export class ReplicaMachine {
     const got = this.#machine?.stateDigest()
     if (got === undefined) return
     this.#init.onDigestCheck(entry.seq, equalBytes(expected, got), expected, got)
+  }
+}
+
+/** What a replica keeps of its tape in a checkpoint: where the log stands, and how much output came before. */
+interface CheckpointTape {
+  chain: ChainPosition
+  outputLength: number
+}
+
+function encodeCheckpointTape(t: CheckpointTape): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify({
+      position: t.chain.position,
+      lastHash: Buffer.from(t.chain.lastHash).toString('hex'),
+      epoch: t.chain.epoch ?? null,
+      outputLength: t.outputLength,
+    }),
+  )
+}
+
+function openReplicaCheckpoint(bytes: Uint8Array): { checkpoint: Checkpoint; tape: CheckpointTape } {
+  const checkpoint = decodeMachineCheckpoint(bytes)
+  let raw: { position?: unknown; lastHash?: unknown; epoch?: unknown; outputLength?: unknown }
+  try {
+    raw = JSON.parse(new TextDecoder().decode(checkpoint.tape))
+  } catch (err) {
+    throw new CheckpointError(`the checkpoint's tape record is not JSON: ${(err as Error).message}`)
+  }
+  if (
+    typeof raw.position !== 'number' ||
+    typeof raw.lastHash !== 'string' ||
+    typeof raw.outputLength !== 'number' ||
+    !(raw.epoch === null || typeof raw.epoch === 'number')
+  ) {
+    throw new CheckpointError('the checkpoint was not taken by a replica (its tape record is not one)')
+  }
+  return {
+    checkpoint,
+    tape: {
+      chain: {
+        position: raw.position,
+        lastHash: new Uint8Array(Buffer.from(raw.lastHash, 'hex')),
+        ...(raw.epoch === null ? {} : { epoch: raw.epoch }),
+      } as ChainPosition,
+      outputLength: raw.outputLength,
+    },
   }
 }

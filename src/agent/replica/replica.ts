@@ -38,6 +38,8 @@ export type ReplicaEvent =
   | { type: 'stepped-down'; epoch: number; reason: string }
   | { type: 'digest'; seq: number; agree: boolean; expected: string; got: string }
   | { type: 'machine-ended'; end: MachineEnd }
+  | { type: 'checkpoint'; seq: number; bytes: number }
+  | { type: 'checkpoint-failed'; seq: number; error: Error }
   | { type: 'failed'; error: Error }
 
 interface HeldOutput {
@@ -71,6 +73,10 @@ export interface ReplicaInit {
   random?: () => number
   now?: () => number
   metrics?: ReplicaMetrics | undefined
+  /** The bytes of the stored checkpoint (loaded.checkpoint), when there is one: the machine starts there. */
+  checkpointData?: Uint8Array | undefined
+  /** Gets checkpoint bytes from another member (InstallCheckpoint names the seq, the sender holds it). */
+  fetchCheckpoint: (from: MemberId, seq: number) => Promise<Uint8Array>
 }
 
 export class Replica {
@@ -99,6 +105,11 @@ export class Replica {
   /** Primary: when each entry not yet committed was proposed (performance.now()). */
   #proposedAt = new Map<number, number>()
   #commitSeen = 0
+  /** Committed entries not yet given to the machine: they wait while a checkpoint is taken. */
+  #backlog: Entry[] = []
+  /** Primary: per shadow, the age of the oldest entry it has not acknowledged, ms. */
+  readonly #lagMs = new Map<MemberId, number>()
+  #checkpointing: Promise<void> | undefined
 
   constructor(init: ReplicaInit) {
     this.workload = init.workload
@@ -119,7 +130,12 @@ export class Replica {
       storage: init.loaded,
       epochStartData: (epoch, _seq, previous) => epochStartFrame(epoch, previous?.data).frame,
     })
-    this.#machine = this.#newMachine()
+    const checkpoint = init.loaded.checkpoint
+    if (checkpoint && checkpoint.seq > 0 && !init.checkpointData) {
+      throw new GroupStateError(`the checkpoint of ${init.workload} at ${checkpoint.seq} has no stored data`)
+    }
+    this.#machine = this.#newMachine(checkpoint && checkpoint.seq > 0 ? init.checkpointData : undefined)
+    this.#fed = checkpoint?.seq ?? 0
   }
 
   /** Starts ticking. `campaign`: try to become primary at once (the first primary of a new group). */
@@ -161,8 +177,19 @@ export class Replica {
     return this.#machine.mode === 'record'
   }
 
-  status(): GroupStatus & { live: boolean; lastDigest: { seq: number; agree: boolean } | undefined } {
-    return { ...this.#member.status(), live: this.live, lastDigest: this.#lastDigest }
+  status(): GroupStatus & {
+    live: boolean
+    lastDigest: { seq: number; agree: boolean } | undefined
+    checkpointSeq: number
+    lagMs: ReadonlyMap<MemberId, number>
+  } {
+    return {
+      ...this.#member.status(),
+      live: this.live,
+      lastDigest: this.#lastDigest,
+      checkpointSeq: this.#member.checkpoint().seq,
+      lagMs: this.#lagMs,
+    }
   }
 
   /** When the entry at `seq` was applied here (for lag in ms); undefined if not known. */
@@ -242,16 +269,88 @@ export class Replica {
 
   /** Does a Ready's I/O in the order its contract gives. */
   async #handle(rd: Ready<HeldOutput>): Promise<void> {
+    let installed: Uint8Array | undefined
+    if (rd.checkpoint?.restore) {
+      // Behind the primary's log: its checkpoint's bytes first, so a stored checkpoint always has data.
+      const { seq } = rd.checkpoint.checkpoint
+      installed = await this.#init.fetchCheckpoint(this.#member.status().leader ?? '', seq)
+      await this.#init.storage.writeCheckpointData(seq, installed)
+    }
     await this.#init.storage.persist(rd)
+    if (rd.checkpoint && !rd.checkpoint.restore)
+      await this.#init.storage.compact(rd.checkpoint.checkpoint.seq)
+    if (installed && rd.checkpoint) await this.#restart(installed, rd.checkpoint.checkpoint.seq)
     for (const m of rd.messages) this.#init.send(m.to, m)
     for (const event of rd.events) await this.#onGroupEvent(event)
     if (rd.roleChange) {
       const { role, epoch, leader } = rd.roleChange
+      if (role === 'shadow' && leader !== undefined) {
+        // Following a primary again: an election this member started earlier is over.
+        this.#electionStartedAt = undefined
+      }
       this.#init.onEvent({ type: 'role', role, epoch, leader })
     }
-    for (const entry of rd.committedToApply) this.#apply(entry)
+    this.#deliver(rd.committedToApply)
     for (const t of rd.outputsToRelease) this.output.append(t.output.seq, t.output.stream, t.output.bytes)
     this.#measureCommit()
+  }
+
+  /** Committed entries for the machine, in order; held back while a checkpoint is being taken. */
+  #deliver(entries: readonly Entry[]): void {
+    this.#backlog.push(...entries)
+    while (!this.#checkpointing && this.#backlog.length > 0) {
+      const entry = this.#backlog.shift()!
+      this.#apply(entry)
+      if (this.#checkpointDue()) {
+        this.#checkpointing = this.#takeCheckpoint(entry.seq).finally(() => {
+          this.#checkpointing = undefined
+          if (!this.#closed && !this.#failure) this.#deliver([])
+        })
+      }
+    }
+  }
+
+  /** Shadows checkpoint every N entries, all at the same seqs: their checkpoints are interchangeable. */
+  #checkpointDue(): boolean {
+    const n = this.#init.timing.checkpointEveryEntries
+    return (
+      this.#fed > 0 &&
+      this.#fed % n === 0 &&
+      this.#machine.mode === 'replay' &&
+      this.#member.status().role !== 'primary' &&
+      this.#machineEnd === undefined
+    )
+  }
+
+  /** Takes the machine's checkpoint after group entry `seq`, stores it, and lets the log before it go. */
+  async #takeCheckpoint(seq: number): Promise<void> {
+    const machine = this.#machine
+    let bytes: Uint8Array
+    try {
+      bytes = await machine.checkpoint(this.#fed)
+    } catch (err) {
+      if (machine === this.#machine && !this.#closed)
+        this.#init.onEvent({ type: 'checkpoint-failed', seq, error: err as Error })
+      return
+    }
+    if (machine !== this.#machine || this.#closed) return
+    await this.#init.storage.writeCheckpointData(seq, bytes)
+    const status = this.#member.status()
+    if (seq <= status.appliedSeq && seq > this.#member.checkpoint().seq) {
+      this.#member.compact(seq, checkpointRef(seq))
+      this.#schedule()
+    }
+    this.#init.onEvent({ type: 'checkpoint', seq, bytes: bytes.byteLength })
+  }
+
+  /** Replaces the machine by one restored from `checkpoint` (taken after group entry `seq`). */
+  async #restart(checkpoint: Uint8Array, seq: number): Promise<void> {
+    await this.#machine.stop()
+    this.#backlog = []
+    this.#liveEpoch = undefined
+    this.#machineEnd = undefined
+    this.#machine = this.#newMachine(checkpoint)
+    this.#fed = seq
   }
 
   #apply(entry: Entry): void {
@@ -322,15 +421,20 @@ export class Replica {
     this.#stdin = new StdinQueue()
     this.output.rewind()
     const upto = this.#fed
-    this.#fed = 0
-    this.#machine = this.#newMachine()
-    const first = this.#init.storage.checkpoint.seq + 1
-    for (const entry of await this.#init.storage.readRange(first, upto)) this.#apply(entry)
+    this.#backlog = []
+    const base = this.#init.storage.checkpoint.seq
+    const data = base > 0 ? await this.#init.storage.readCheckpointData(base) : undefined
+    if (base > 0 && !data)
+      throw new GroupStateError(`the checkpoint of ${this.workload} at ${base} has no data`)
+    this.#machine = this.#newMachine(data)
+    this.#fed = base
+    this.#deliver(await this.#init.storage.readRange(base + 1, upto))
   }
 
-  #newMachine(): ReplicaMachine {
+  #newMachine(from?: Uint8Array): ReplicaMachine {
     const machine = new ReplicaMachine({
       image: this.#init.image,
+      from,
       spec: this.#init.spec,
       output: this.output,
       stdin: this.#stdin,
@@ -372,7 +476,11 @@ export class Replica {
       for (const f of status.followers) {
         const behind = status.lastSeq - f.matchSeq
         const oldest = this.#proposedAt.get(f.matchSeq + 1) ?? this.#proposedAtOf(f.matchSeq + 1)
-        this.#init.metrics?.lag(f.member, behind, behind > 0 && oldest !== undefined ? (now - oldest) / 1000 : 0)
+        this.#init.metrics?.lag(
+          f.member,
+          behind,
+          behind > 0 && oldest !== undefined ? (now - oldest) / 1000 : 0,
+        )
       }
     }
   }
@@ -403,6 +511,11 @@ export class Replica {
     void this.#machine.stop()
     this.#init.onEvent({ type: 'failed', error: this.#failure })
   }
+}
+
+/** A checkpoint's ref names its seq: every member that checkpointed there holds the same state. */
+function checkpointRef(seq: number): Uint8Array {
+  return new TextEncoder().encode(`seq:${seq}`)
 }
 
 function hex(bytes: Uint8Array): string {

@@ -16,6 +16,7 @@ export const TOPICS = {
   stdin: 'workload/stdin/1',
   logs: 'workload/logs/1',
   failover: 'workload/failover/1',
+  checkpoint: 'workload/checkpoint/1',
 } as const
 
 const name = z.string().min(1).max(63)
@@ -31,6 +32,8 @@ export const nameRequestSchema = z.strictObject({ name })
 export const stopRequestSchema = z.strictObject({ name, keepData: z.boolean() })
 export const stdinRequestSchema = z.strictObject({ name, data: z.base64(), eof: z.boolean() })
 export const logsRequestSchema = z.strictObject({ name, from: z.number().int().min(0) })
+export const checkpointRequestSchema = z.strictObject({ name, seq: z.number().int().min(1) })
+export const checkpointAnswerSchema = z.strictObject({ seq: z.number(), data: z.base64() })
 export const failoverRequestSchema = z.strictObject({ name, to: z.string().min(1).max(128).optional() })
 
 /** A member's view of itself, for `ps` anywhere in the mesh. */
@@ -43,12 +46,22 @@ export const replicaReportSchema = z.strictObject({
   commitSeq: z.number(),
   appliedSeq: z.number(),
   lastSeq: z.number(),
+  /** The member's own checkpoint (0: none); its log starts right after it. */
+  checkpointSeq: z.number(),
   live: z.boolean(),
   uptimeMs: z.number(),
   digest: z.enum(['agree', 'diverged', 'unknown']),
   divergedAtSeq: z.number().nullable(),
   /** On the primary: each shadow's acknowledged seq. */
-  followers: z.array(z.strictObject({ member: z.string(), matchSeq: z.number(), recentActive: z.boolean() })),
+  followers: z.array(
+    z.strictObject({
+      member: z.string(),
+      matchSeq: z.number(),
+      recentActive: z.boolean(),
+      /** How old the oldest entry it has not acknowledged is, ms (0: caught up). */
+      lagMs: z.number(),
+    }),
+  ),
   ended: z.string().nullable(),
 })
 export type ReplicaReport = z.infer<typeof replicaReportSchema>

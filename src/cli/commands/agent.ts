@@ -3,7 +3,6 @@
  * SIGTERM and SIGINT shut it down gracefully; a second signal exits at once.
  */
 import type { Command } from 'commander'
-import { Agent } from '../../agent/agent.ts'
 import { loadConfig } from '../../agent/config/index.ts'
 import { createLogger } from '../../agent/observability/index.ts'
 
@@ -27,6 +26,8 @@ export function registerAgentCommand(program: Command) {
       }
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)
+      // Loaded only here: the other commands need none of the daemon (libp2p, level, ...).
+      const { Agent } = await import('../../agent/agent.ts')
       const agent = await Agent.start(config, { logger: log })
       // Tests and supervisors read this line to learn where the agent is.
       process.stdout.isTTY ||

@@ -66,6 +66,12 @@ test.serial('a replicated kv survives kill -9, SIGSTOP and restarts of its prima
       return x.replicas.every((r) => r.reachable && r.appliedSeq >= x.committedSeq - 1) ? x : undefined
     })
     t.true(w.replicas.every((r) => r.digest !== 'diverged'))
+    // Shadows checkpoint every 50 entries (all at the same seqs) and drop the log before it.
+    const shadowsOf = (x: WorkloadSummary) => x.replicas.filter((r) => r.peerId !== x.primary)
+    t.true(
+      shadowsOf(w).every((r) => (r.checkpointSeq ?? 0) > 0),
+      JSON.stringify(w.replicas.map((r) => r.checkpointSeq)),
+    )
 
     // 1. kill -9 the primary: a shadow takes over and nothing acknowledged is lost.
     const first = cluster.agent(w.primary!)
@@ -89,6 +95,11 @@ test.serial('a replicated kv survives kill -9, SIGSTOP and restarts of its prima
       const x = (await back.client.workloads()).find((y) => y.name === 'kv')
       const me = x?.replicas.find((r) => r.peerId === back.peerId)
       return me && x && me.role === 'shadow' && me.appliedSeq >= x.committedSeq - 1 ? x : undefined
+    })
+    // It took checkpoints again (from its own, or from one another member sent it).
+    await waitFor('the restarted agent to checkpoint', async () => {
+      const x = (await back.client.workloads()).find((y) => y.name === 'kv')
+      return (x?.replicas.find((r) => r.peerId === back.peerId)?.checkpointSeq ?? 0) > 0 ? x : undefined
     })
 
     // 3. SIGSTOP the primary past the election timeout: the others elect a new one; after SIGCONT the
