@@ -26,7 +26,9 @@ import { hostEngine, PolicyGate } from './policy-gate.ts'
 import type { AuditLog } from './store/index.ts'
 
 /** How long a member decision is trusted before the gate is asked again. */
-const MEMBER_DECISION_TTL_MS = 60_000
+const MEMBER_ALLOW_TTL_MS = 60_000
+/** A refusal is asked again soon: it may come from facts not known yet (a peer whose status is still unread). */
+const MEMBER_DENY_TTL_MS = 2_000
 
 export interface AgentPolicyInit {
   config: AgentConfig
@@ -77,6 +79,11 @@ export class AgentPolicy {
         workloadCpuPercent: 0,
       },
     }
+  }
+
+  /** Whether a peer's status has been read (policy judges unknown peers by the strictest rules). */
+  knows(peerId: string): boolean {
+    return this.#peers.has(peerId)
   }
 
   /** What peers told us in their status answers: what the gate judges them by. */
@@ -160,7 +167,7 @@ export class AgentPolicy {
     const key = `${workload}\u0000${peer}\u0000${direction}`
     const known = this.#memberDecisions.get(key)
     const now = Date.now()
-    if (known && now - known.at < MEMBER_DECISION_TTL_MS) return known.allow
+    if (known && now - known.at < (known.allow ? MEMBER_ALLOW_TTL_MS : MEMBER_DENY_TTL_MS)) return known.allow
     if (!this.#pending.has(key)) {
       this.#pending.add(key)
       const asked =

@@ -41,7 +41,8 @@ import {
 } from './observability/index.ts'
 import { hostPolicyFromConfig } from './policy-gate.ts'
 import { Replica, type ReplicaEvent, type ReplicaMetrics } from './replica/replica.ts'
-import { AgentStore } from './store/index.ts'
+import { AgentStore, type GroupStorage } from './store/index.ts'
+import { candidateStatusOf } from './workload/candidates.ts'
 import {
   checkpointAnswerSchema,
   checkpointRequestSchema,
@@ -59,6 +60,7 @@ import {
   tagGroupMessage,
   untagGroupMessage,
 } from './workload/peer-rpc.ts'
+import { type RepairActions, RepairMonitor } from './workload/repair.ts'
 import { imageHashOf, type WorkloadSpec, workloadSpecSchema } from './workload/spec.ts'
 
 export const AGENT_VERSION = '0.2.0'
@@ -71,6 +73,7 @@ export interface AgentOptions {
 
 /** A replica this agent hosts. */
 export interface Hosted {
+  /** Its members follow the group's committed configuration (repair changes them). */
   spec: WorkloadSpec
   /** The verified manifest: its data policy governs where this workload's entries may go. */
   manifest: Manifest
@@ -78,6 +81,9 @@ export interface Hosted {
   lastFailover:
     | { at: number; from: string | undefined; to: string; epoch: number; tookMs: number }
     | undefined
+  /** Replaces members gone for longer than the grace period, while this replica is primary. */
+  repair: RepairMonitor
+  storage: GroupStorage
 }
 
 export class Agent {
@@ -96,6 +102,7 @@ export class Agent {
   #closing: Promise<void> | undefined
 
   #refresh: NodeJS.Timeout | undefined
+  #repairTimer: NodeJS.Timeout | undefined
   readonly metrics: UnderstudyMetrics
   #metricsServer: MetricsServer | undefined
   readonly #shutdown = new AbortController()
@@ -165,7 +172,10 @@ export class Agent {
     try {
       agent.#serveMesh()
       events.subscribe((event) => {
-        if (event.type === 'policy-refusal') metrics.policyRefusals.inc({ reason: event.action })
+        if (event.type === 'policy-refusal') {
+          metrics.policyRefusals.inc({ reason: event.action })
+          log.warn({ ...event }, 'policy refused')
+        }
       })
       if (config.metrics.enabled) {
         agent.#metricsServer = await serveMetrics({
@@ -177,6 +187,13 @@ export class Agent {
         })
       }
       agent.#refresh = setInterval(() => void agent!.candidates().catch(() => {}), 10_000)
+      void agent.candidates().catch(() => {})
+      agent.#repairTimer = setInterval(
+        () => {
+          for (const h of agent!.hosted.values()) void h.repair.check()
+        },
+        Math.max(100, Math.min(1000, config.replication.repairGraceMs / 4)),
+      )
       await agent.#restoreHosted()
       agent.#control = await ControlServer.start({
         listen: await agent.#controlAddress(),
@@ -209,6 +226,7 @@ export class Agent {
   stop(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#refresh)
+      clearInterval(this.#repairTimer)
       this.#shutdown.abort()
       await this.#control?.close()
       await Promise.allSettled([...this.hosted.values()].map((h) => h.replica.close()))
@@ -239,7 +257,7 @@ export class Agent {
   async host(
     spec: WorkloadSpec,
     image: Uint8Array,
-    options: { campaign?: boolean; from?: string } = {},
+    options: { campaign?: boolean; from?: string; joining?: boolean } = {},
   ): Promise<Hosted> {
     const existing = this.hosted.get(spec.name)
     if (existing) {
@@ -258,6 +276,7 @@ export class Agent {
     const manifest = await this.policy.admitReplica(spec.manifest, spec, options.from ?? this.peerId)
     await this.#saveImage(spec.imageHash, image)
     await this.store.manifests.put(spec.name, new Uint8Array(0), { spec })
+    await this.#learnMembers(spec)
     return this.#startReplica(spec, manifest, image, options)
   }
 
@@ -277,7 +296,7 @@ export class Agent {
     spec: WorkloadSpec,
     manifest: Manifest,
     image: Uint8Array,
-    options: { campaign?: boolean },
+    options: { campaign?: boolean; joining?: boolean },
   ): Promise<Hosted> {
     const cacheDir = this.#wasmCache
     await this.prepareImage(image)
@@ -292,6 +311,8 @@ export class Agent {
       manifest,
       lastFailover: undefined,
       replica: undefined as unknown as Replica,
+      repair: undefined as unknown as RepairMonitor,
+      storage,
     }
     hosted.replica = new Replica({
       workload: spec.name,
@@ -306,11 +327,13 @@ export class Agent {
       send: (to, message) => this.#sendGroupMessage(spec.name, to, message),
       metrics: this.#replicaMetrics(spec.name),
       checkpointData,
-      fetchCheckpoint: (from, seq) => this.#fetchCheckpoint(spec, from, seq),
+      joining: options.joining,
+      fetchCheckpoint: (from, seq) => this.#fetchCheckpoint(hosted.spec, from, seq),
       onEvent: (event) => this.#onReplicaEvent(hosted, event),
     })
+    hosted.repair = new RepairMonitor(hosted.replica, spec.replicasWanted, this.#repairActions(hosted, image))
     this.hosted.set(spec.name, hosted)
-    hosted.replica.start(options)
+    hosted.replica.start({ campaign: options.campaign ?? false })
     this.log.info({ workload: spec.name, members: spec.members }, 'replica started')
     return hosted
   }
@@ -327,6 +350,65 @@ export class Agent {
     }
     this.publish({ type: 'workload', workload: name, state: 'stopped', reason: 'stopped by request' })
     return true
+  }
+
+  #repairActions(hosted: Hosted, image: Uint8Array): RepairActions {
+    const name = hosted.spec.name
+    return {
+      now: Date.now,
+      graceMs: this.config.replication.repairGraceMs,
+      place: async (exclude) => {
+        const candidates = (await this.candidates()).filter((c) => !exclude.includes(c.peerId.toString()))
+        const st = hosted.replica.status()
+        const keep = st.members
+          .filter((m) => exclude.includes(m))
+          .map((m) => ({ peerId: m, site: hosted.spec.sites[m] ?? 'unknown' }))
+        const { placement } = await this.policy.gate.placeReplicas({
+          manifest: hosted.manifest,
+          candidates: candidates.map(candidateStatusOf),
+          keep: keep.filter((k) => this.#aliveish(hosted, k.peerId)),
+          allowPartial: true,
+        })
+        return placement.chosen[0]
+      },
+      startJoiner: async (peer) => {
+        const st = hosted.replica.status()
+        const spec: WorkloadSpec = {
+          ...hosted.spec,
+          members: [...st.members, peer],
+          sites: { ...hosted.spec.sites },
+        }
+        await this.ask(
+          peer,
+          TOPICS.host,
+          { spec, image: Buffer.from(image).toString('base64'), campaign: false, join: true },
+          { timeoutMs: 60_000 },
+        )
+      },
+      report: (phase, peerId, reason) => {
+        this.publish({ type: 'repair', workload: name, peerId, phase, reason })
+        this.log.info({ workload: name, phase, peerId, reason }, 'repair')
+      },
+    }
+  }
+
+  /** Not the member being replaced: it answered recently as this primary sees it. */
+  #aliveish(hosted: Hosted, peer: string): boolean {
+    if (peer === this.peerId) return true
+    return hosted.replica.status().followers.find((f) => f.member === peer)?.recentActive ?? false
+  }
+
+  /** The group's configuration changed: the spec follows it, so messages, ps and asks go to the right peers. */
+  async #followConfig(
+    hosted: Hosted,
+    members: readonly string[],
+    learners: readonly string[],
+  ): Promise<void> {
+    const next = [...members, ...learners]
+    if (next.length === hosted.spec.members.length && next.every((m) => hosted.spec.members.includes(m)))
+      return
+    hosted.spec = { ...hosted.spec, members: next }
+    await this.store.manifests.put(hosted.spec.name, new Uint8Array(0), { spec: hosted.spec })
   }
 
   #replicaMetrics(workload: string): ReplicaMetrics {
@@ -365,6 +447,7 @@ export class Agent {
         const image = await readFile(this.#imagePath(spec.imageHash))
         // The host policy may have changed since: it is asked again.
         const manifest = await this.policy.admitReplica(spec.manifest, spec, spec.placedBy)
+        void this.#learnMembers(spec)
         await this.#startReplica(spec, manifest, image, {})
         this.log.info({ workload: spec.name }, 'replica restarted from the store')
       } catch (err) {
@@ -397,6 +480,20 @@ export class Agent {
     }
   }
 
+  /** A workload's members changed (repair): remember the new list, for the asks that follow. */
+  async followMembers(name: string, members: readonly string[]): Promise<WorkloadSpec> {
+    const hosted = this.hosted.get(name)
+    if (hosted) {
+      await this.#followConfig(hosted, members, [])
+      return hosted.spec
+    }
+    const placed = this.placed.get(name)
+    if (!placed) throw new UnknownWorkloadError(name)
+    const spec = { ...placed, members: [...members] }
+    await this.rememberPlaced(spec)
+    return spec
+  }
+
   async forgetPlaced(name: string): Promise<void> {
     if (this.placed.delete(name) && !this.hosted.has(name)) await this.store.manifests.delete(name)
   }
@@ -423,6 +520,7 @@ export class Agent {
       appliedSeq: s.appliedSeq,
       lastSeq: s.lastSeq,
       checkpointSeq: s.checkpointSeq,
+      members: [...s.members, ...s.learners],
       live: s.live,
       uptimeMs: Date.now() - hosted.replica.startedAt,
       digest: s.lastDigest === undefined ? 'unknown' : s.lastDigest.agree ? 'agree' : 'diverged',
@@ -468,7 +566,11 @@ export class Agent {
     return {
       [TOPICS.host]: async (_from, bytes) => {
         const req = decodeJson(hostRequestSchema, bytes, 'host request')
-        await this.host(req.spec, Buffer.from(req.image, 'base64'), { campaign: req.campaign, from: _from })
+        await this.host(req.spec, Buffer.from(req.image, 'base64'), {
+          campaign: req.campaign,
+          joining: req.join,
+          from: _from,
+        })
         return { ok: true }
       },
       [TOPICS.stop]: async (from, bytes) => {
@@ -507,9 +609,12 @@ export class Agent {
         if (decision.decision === 'deny') {
           throw new ForbiddenError(`${from} may not have the checkpoint of ${req.name}`, decision.reasons)
         }
-        const storage = await this.store.openGroup(req.name)
-        const data = await storage.readCheckpointData(req.seq)
+        const data = await hosted.storage.readCheckpointData(req.seq)
         if (!data) throw new UnknownWorkloadError(`${req.name} (no checkpoint at ${req.seq} here)`)
+        this.log.info(
+          { workload: req.name, seq: req.seq, to: from, bytes: data.byteLength },
+          'sent a checkpoint',
+        )
         return { seq: req.seq, data: Buffer.from(data).toString('base64') }
       },
       [TOPICS.failover]: async (from, bytes) => {
@@ -520,19 +625,29 @@ export class Agent {
     }
   }
 
+  /** Reads the status of members whose facts policy does not know yet, so their traffic is judged by them. */
+  async #learnMembers(spec: WorkloadSpec): Promise<void> {
+    if (spec.members.every((m) => m === this.peerId || this.policy.knows(m))) return
+    await this.candidates({ timeout: 2000 }).catch((err: unknown) =>
+      this.log.warn({ err }, 'could not read the status of the group members'),
+    )
+  }
+
   /** Checkpoint bytes from `from` (the member that sent InstallCheckpoint), else from any other member. */
   async #fetchCheckpoint(spec: WorkloadSpec, from: string, seq: number): Promise<Uint8Array> {
     const order = [from, ...spec.members.filter((m) => m !== from && m !== this.peerId)].filter(Boolean)
     let last: unknown
     for (const peer of order) {
       try {
+        this.log.info({ workload: spec.name, seq, from: peer }, 'fetching a checkpoint to catch up from')
         const answer = decodeJson(
           checkpointAnswerSchema,
-          await this.ask(peer, TOPICS.checkpoint, { name: spec.name, seq }, { timeoutMs: 60_000 }),
+          await this.ask(peer, TOPICS.checkpoint, { name: spec.name, seq }, { timeoutMs: 20_000 }),
           'checkpoint answer',
         )
         return new Uint8Array(Buffer.from(answer.data, 'base64'))
       } catch (err) {
+        this.log.warn({ workload: spec.name, seq, from: peer, err }, 'could not fetch a checkpoint')
         last = err
       }
     }
@@ -617,11 +732,13 @@ export class Agent {
 
   /** What policy judges group traffic by; fencing by epoch is the group protocol's own job. */
   #facts(hosted: Hosted, message: Message): WorkloadFacts {
+    const st = hosted.replica.status()
     return {
       manifest: hosted.manifest,
       epoch: message.epoch,
       primary: message.from,
-      members: [...hosted.spec.members],
+      // The latest configuration counts at once (a joining learner is a member before it commits).
+      members: [...new Set([...hosted.spec.members, ...st.members, ...st.learners])],
     }
   }
 
@@ -630,7 +747,13 @@ export class Agent {
     if (hosted && carriesData(message)) {
       // Entries and checkpoints go only to members the data policy allows.
       const allowed = this.policy.memberAllowed(workload, this.#facts(hosted, message), to, 'send')
-      if (allowed !== true) return
+      if (allowed !== true) {
+        this.log.debug(
+          { workload, to, allowed },
+          'entries held back: the data policy decision is pending or no',
+        )
+        return
+      }
     }
     let peer: PeerId
     try {
@@ -640,6 +763,13 @@ export class Agent {
       return
     }
     this.node.services.messenger.send(peer, GROUP_TOPIC, tagGroupMessage(workload, encodeMessage(message)))
+  }
+
+  /** A member or learner of the group as the spec or the group's latest configuration has it. */
+  #isMember(hosted: Hosted, peer: string): boolean {
+    if (hosted.spec.members.includes(peer)) return true
+    const st = hosted.replica.status()
+    return st.members.includes(peer) || st.learners.includes(peer)
   }
 
   #onGroupMessage(from: PeerId, bytes: Uint8Array): void {
@@ -659,7 +789,7 @@ export class Agent {
     if (
       message.from !== from.toString() ||
       message.to !== this.peerId ||
-      !hosted.spec.members.includes(message.from)
+      !this.#isMember(hosted, message.from)
     ) {
       this.log.warn({ workload, from: from.toString(), claimed: message.from }, 'refused a group message')
       this.publish({
@@ -682,7 +812,13 @@ export class Agent {
         message.from,
         'receive',
       )
-      if (allowed !== true) return
+      if (allowed !== true) {
+        this.log.debug(
+          { workload, from: message.from, allowed },
+          'entries refused: the data policy decision is pending or no',
+        )
+        return
+      }
       const epoch = hosted.replica.status().epoch
       if (message.epoch < epoch) {
         // Still given to the group, which answers so the deposed sender learns the new epoch.
@@ -815,6 +951,28 @@ export class Agent {
             reason: `guest ended: ${event.end.outcome}`,
           })
         }
+        return
+      case 'config-changed':
+        if (event.committed) {
+          void this.#followConfig(hosted, event.members, event.learners).catch((err: unknown) =>
+            this.log.error({ err, workload }, 'could not store the new membership'),
+          )
+        }
+        this.log.info({ workload, ...event }, 'group membership changed')
+        return
+      case 'removed':
+        this.log.warn(
+          { workload },
+          'this replica was removed from its group (replaced by repair); dropping it',
+        )
+        this.publish({
+          type: 'repair',
+          workload,
+          peerId: this.peerId,
+          phase: 'done',
+          reason: 'removed from the group',
+        })
+        setTimeout(() => void this.unhost(workload, false).catch(() => {}), 1000).unref()
         return
       case 'checkpoint':
         this.log.debug({ workload, seq: event.seq, bytes: event.bytes }, 'checkpoint taken, log compacted')

@@ -37,6 +37,7 @@ import type {
   WorkloadSummary,
 } from './control/api-types.ts'
 import type { ControlHandlers, RequestContext } from './control/handlers.ts'
+import { candidateStatusOf } from './workload/candidates.ts'
 import {
   decodeJson,
   failoverAnswerSchema,
@@ -153,22 +154,7 @@ export class AgentHandlers implements ControlHandlers {
     const candidates = await a.candidates({ signal: ctx.signal })
     const { placement, explanation } = await a.policy.gate.placeReplicas({
       manifest,
-      candidates: [
-        selfCandidate(a),
-        ...candidates.map((c) => ({
-          peerId: c.peerId.toString(),
-          site: c.status.site,
-          org: c.status.org,
-          labels: c.status.labels,
-          idle: c.status.ownerIdle,
-          cpuFree: c.status.cpu.free,
-          memFreeMiB: Math.round(c.status.memory.freeBytes / 2 ** 20),
-          hostedWorkloads: c.status.workloads.length,
-          rttMs: c.rttMs,
-          localHour: new Date().getHours(),
-          ...(c.status.hostPolicy !== undefined ? { hostPolicy: c.status.hostPolicy } : {}),
-        })),
-      ],
+      candidates: [selfCandidate(a), ...candidates.map(candidateStatusOf)],
     })
     this.#explanations.set(request.name, explanation)
     if (!placement.satisfied) {
@@ -372,9 +358,19 @@ export class AgentHandlers implements ControlHandlers {
   }
 
   async #summary(name: string, signal: AbortSignal): Promise<WorkloadSummary> {
-    const spec = this.#spec(name)
-    const reports = await this.#reports(spec, signal)
-    const primary = newestPrimary(reports)
+    let spec = this.#spec(name)
+    let reports = await this.#reports(spec, signal)
+    let primary = newestPrimary(reports)
+    // Repair changed the group since this agent placed it: follow the primary's configuration.
+    const current = primary?.members
+    if (
+      current &&
+      (current.length !== spec.members.length || current.some((m) => !spec.members.includes(m)))
+    ) {
+      spec = await this.#agent.followMembers(name, current)
+      reports = await this.#reports(spec, signal)
+      primary = newestPrimary(reports)
+    }
     const primaryReport = primary ? reports.get(primary.peerId) : undefined
     const replicas: ReplicaInfo[] = spec.members.map((peerId) => {
       const r = reports.get(peerId)

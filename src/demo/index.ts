@@ -1,72 +1,98 @@
 /**
- * `understudy demo`: three agents as separate processes on loopback, a kv guest
- * recorded on one and replayed on two others as its log streams over the mesh,
- * then the primary killed to show that nothing a client was told is lost.
+ * `understudy demo`: three real agents (separate `understudy agent` processes, each with its own data
+ * directory and site) on 127.0.0.1, the kv guest replicated three ways, a client writing to it, the
+ * primary's agent killed with SIGKILL, a shadow elected in its place, every acknowledged write read back,
+ * and the killed agent brought back as a shadow. Everything is removed afterwards, also on Ctrl-C.
  */
-import type { PeerView, PrimaryResult } from './messages.ts'
 
 export interface DemoOptions {
   /** Where the human-readable account goes, a line at a time. */
   write: (line: string) => void
   /** Cancels the demo (Ctrl-C); it still cleans up. */
   signal?: AbortSignal
-  /** The whole demo must end within this (default 60 s). */
+  /** The whole demo must end within this (default 120 s). */
   timeoutMs?: number
 }
 
 export interface AgentSummary {
   name: string
   site: string
-  role: 'primary' | 'shadow'
   peerId: string
   pid: number
-  /** The agent made its identity in this run (false: it loaded one). */
-  identityCreated: boolean
-  /** The other agents it listed through the status protocol. */
-  sees: PeerView[]
 }
 
-export interface RequestSummary {
-  request: string
-  expected: string
-  reply: string
-  /** The Output entry that carried the reply; every shadow had stored it when the reply was released. */
-  seq: number
-  hash: string
-}
-
-export interface ShadowSummary {
-  name: string
+export interface ReplicaPlacement {
   site: string
-  stored: number
-  replayed: number
-  digest: string
-  outcome: string
-  sameDigestAsPrimary: boolean
+  peerId: string
+  role: string
+}
+
+export interface PlacementSummary {
+  name: string
+  image: string
+  replicas: ReplicaPlacement[]
+  primary: string
+  epoch: number
+}
+
+export interface WritesSummary {
+  /** Writes the client was told succeeded (before the kill, then after the failover). */
+  acknowledged: number
+  beforeKill: number
+  afterFailover: number
+  /** Send to acknowledgement, over the writes before the kill. */
+  latencyMs: { median: number; max: number }
+}
+
+export interface CaughtUpSummary {
+  committedSeq: number
+  /** Each shadow's replay position and whether its state digest matched the primary's at the last mark. */
+  shadows: { site: string; peerId: string; appliedSeq: number; digest: string }[]
 }
 
 export interface KilledSummary {
+  name: string
+  site: string
+  peerId: string
   pid: number
   signal: 'SIGKILL'
-  /** The last entry behind a reply the client was given, and the log's hash up to it. */
-  acknowledgedSeq: number
-  acknowledgedHash: string
-  shadows: {
-    name: string
-    site: string
-    /** Entries read back from the shadow's own disk after the kill. */
-    stored: number
-    chainIntact: boolean
-    hashAtAcknowledged?: string
-    holdsAcknowledged: boolean
-    /** It holds the primary's whole log, with the same final hash. */
-    holdsWholeLog: boolean
-  }[]
+  /** The epoch it was primary in. */
+  epoch: number
+}
+
+export interface FailoverSummary {
+  newPrimary: { name: string; site: string; peerId: string }
+  epoch: number
+  /** From the new primary's 'promotion' event: silence noticed → election won → guest live. */
+  tookMs: number
+  detectionMs: number | undefined
+  electionMs: number | undefined
+  promotionMs: number | undefined
+}
+
+export interface CheckSummary {
+  /** Keys the client had been acknowledged, looked up through the new primary (KEYS). */
+  keysChecked: number
+  keysFound: number
+  lost: number
+  lostKeys: string[]
+}
+
+export interface RejoinSummary {
+  name: string
+  site: string
+  peerId: string
+  pid: number
+  role: string
+  epoch: number
+  appliedSeq: number
+  committedSeq: number
 }
 
 export interface CleanupSummary {
   tempDir: string
   tempDirRemoved: boolean
+  /** Every agent process the demo started (a restarted agent has a second pid). */
   pids: number[]
   allExited: boolean
 }
@@ -77,10 +103,13 @@ export interface DemoSummary {
   error?: string
   durationMs: number
   agents?: AgentSummary[]
-  requests?: RequestSummary[]
-  primary?: PrimaryResult & { name: string; site: string }
-  shadows?: ShadowSummary[]
-  afterKill?: KilledSummary
+  workload?: PlacementSummary
+  writes?: WritesSummary
+  caughtUp?: CaughtUpSummary
+  killed?: KilledSummary
+  failover?: FailoverSummary
+  check?: CheckSummary
+  rejoined?: RejoinSummary
   cleanup: CleanupSummary
 }
 

@@ -113,6 +113,12 @@ export class KvClient {
       return []
     }
     for (const chunk of res.chunks) {
+      if (chunk.offset > this.#offset) {
+        // This agent's replica started from a checkpoint: older output is not held there. Only
+        // replies to requests sent from now on matter, so skip ahead.
+        this.#offset = chunk.offset
+        this.#partial = ''
+      }
       if (chunk.offset !== this.#offset) continue
       const bytes = Buffer.from(chunk.data, 'base64')
       if (chunk.stream === 'stdout') this.#partial += bytes.toString()

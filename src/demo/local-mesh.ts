@@ -37,6 +37,8 @@ export interface ClusterOptions {
   logLevel?: string
   /** Serve Prometheus metrics on a free loopback port. */
   metrics?: boolean
+  /** A member silent this long is replaced (default 5 minutes, as for real agents). */
+  repairGraceMs?: number
   /** Where the cluster's temp directory is made (default: the OS temp directory). */
   parentDir?: string
   /** Aborting it ends a start or restart under way (its processes killed); close() is still the caller's. */
@@ -59,6 +61,7 @@ export class Cluster {
       checkpointEveryEntries: 50,
       logLevel: 'info',
       metrics: false,
+      repairGraceMs: 300_000,
       ...rest,
     }
     this.#signal = signal
@@ -132,7 +135,10 @@ export class Cluster {
 
   dump(): string {
     return this.agents
-      .map((a) => `--- agent ${a.index} (${a.site})\n${a.output.slice(-60).join('')}`)
+      .map(
+        (a) =>
+          `--- agent ${a.index} (${a.site})\n${a.output.slice(process.env.UNDERSTUDY_DUMP_ALL ? 0 : -60).join('')}`,
+      )
       .join('\n')
   }
 
@@ -155,6 +161,7 @@ export class Cluster {
         heartbeatMs: this.#options.heartbeatMs,
         electionTimeoutMs: this.#options.electionTimeoutMs,
         checkpointEveryEntries: this.#options.checkpointEveryEntries,
+        repairGraceMs: this.#options.repairGraceMs,
       },
       // A lab of one person's machines: every user's workloads are welcome.
       hostPolicy: { allowUsers: ['*'] },

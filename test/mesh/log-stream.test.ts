@@ -87,7 +87,8 @@ test('entries appended while streaming follow, and commits reach the receiver', 
 test('heartbeats keep an idle stream open', async (t) => {
   const [a, b] = await pair(t)
   const ends: LogStreamError[] = []
-  const peerTimeout = 300
+  // Generous: on a loaded CI machine a stalled event loop must not pass for a dead peer.
+  const peerTimeout = 1000
   b.services.logStream.receive('w', {
     store: async () => {},
     peerTimeout,

@@ -43,6 +43,7 @@ export type Property =
   | 'commit-monotonic'
   | 'applied-within-commit'
   | 'state-agreement'
+  | 'removed-member-quiet'
 
 export interface Violation {
   property: Property
@@ -58,7 +59,13 @@ export interface Violation {
  * (c) every released output's entry was proposed as released, was applied (committed) by the member
  *     that released it before the release, and is in the log of every primary of a later epoch;
  * (d) a member's durable commit seq never goes backwards, across restarts too;
- * (e) a member applies only entries at or below its durable commit seq.
+ * (e) a member applies only entries at or below its durable commit seq;
+ * (f) a member that reported 'removed' neither starts an election nor becomes primary until it reports
+ *     a configuration that has it again.
+ *
+ * Config entries are entries like any other here: (b) makes every member agree on each configuration,
+ * and (c) holds across membership changes (a new member that becomes primary must hold the output's
+ * entry too).
  */
 export function checkHistory(history: readonly HistoryEvent[]): Violation[] {
   const violations: Violation[] = []
@@ -74,6 +81,7 @@ export function checkHistory(history: readonly HistoryEvent[]): Violation[] {
   const proposals = new Map<number, { seq: number; epoch: number; data: string }>()
   const released: { time: number; member: MemberId; id: number; seq: number; epoch: number }[] = []
   const elections: Extract<HistoryEvent, { type: 'became-primary' }>[] = []
+  const removed = new Set<MemberId>()
 
   for (const ev of history) {
     switch (ev.type) {
@@ -88,6 +96,13 @@ export function checkHistory(history: readonly HistoryEvent[]): Violation[] {
         }
         primaries.set(ev.epoch, ev.member)
         elections.push(ev)
+        if (removed.has(ev.member)) {
+          fail(
+            'removed-member-quiet',
+            ev.time,
+            `${ev.member} became primary of epoch ${ev.epoch} after its removal`,
+          )
+        }
         break
       }
       case 'commit': {
@@ -163,8 +178,20 @@ export function checkHistory(history: readonly HistoryEvent[]): Violation[] {
         break
       case 'fault':
         break
-      case 'event':
+      case 'event': {
+        const e = ev.event
+        if (e.type === 'removed') removed.add(ev.member)
+        else if (e.type === 'config-changed') {
+          if (e.members.includes(ev.member) || e.learners.includes(ev.member)) removed.delete(ev.member)
+        } else if (e.type === 'election-started' && removed.has(ev.member)) {
+          fail(
+            'removed-member-quiet',
+            ev.time,
+            `${ev.member} started an election for epoch ${e.epoch} after its removal`,
+          )
+        }
         break
+      }
     }
   }
 

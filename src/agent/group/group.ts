@@ -1,5 +1,7 @@
-import { ConfigError, GroupStateError, NotPrimaryError } from '../../errors/index.ts'
+import { ConfigError, GroupStateError, MembershipChangeError, NotPrimaryError } from '../../errors/index.ts'
 import { entryBytes, GroupLog } from './log.ts'
+import { hasMember, planChange, promote, quorumOf } from './membership.ts'
+import { encodeMembership } from './membership-codec.ts'
 import { Progress } from './progress.ts'
 import type {
   AppendEntries,
@@ -13,6 +15,7 @@ import type {
   HardState,
   InstallCheckpoint,
   MemberId,
+  Membership,
   Message,
   OutputTicket,
   PersistedState,
@@ -34,7 +37,8 @@ export interface MemberInit {
   appliedSeq?: number | undefined
   /**
    * The data of the epoch-start entry a new primary appends (default: empty), e.g. the machine's own
-   * encoded EpochStart entry. `previous` is the entry before it, unless compacted. Must be pure.
+   * encoded EpochStart entry. `previous` is the last entry before it that is not a config entry (the
+   * machine's last entry), unless compacted. Must be pure.
    */
   epochStartData?: ((epoch: number, seq: number, previous: Entry | undefined) => Uint8Array) | undefined
 }
@@ -55,8 +59,7 @@ const EMPTY = new Uint8Array(0)
 export class ReplicaGroupMember<O = unknown> {
   readonly id: MemberId
   readonly #config: GroupConfig
-  readonly #peers: MemberId[]
-  readonly #quorum: number
+  readonly #catchUpEntries: number
   readonly #random: () => number
   readonly #epochStartData: NonNullable<MemberInit['epochStartData']>
   readonly #log: GroupLog
@@ -94,17 +97,31 @@ export class ReplicaGroupMember<O = unknown> {
   #transfer: { to: MemberId; elapsed: number; sent: boolean } | undefined
   #appendsDue = false
 
+  /** A configuration that really held this member has been seen (a joiner's placeholder does not count). */
+  #wasMember: boolean
+  /** This primary's removal of itself committed: it hands over, then steps down. */
+  #leaving = false
+  #reportedConfig: string
+  #reportedRemoved = false
+
   constructor(init: MemberInit) {
     validateConfig(init.config, init.id)
     this.id = init.id
     this.#config = init.config
-    this.#peers = init.config.members.filter((m) => m !== init.id)
-    this.#quorum = Math.floor(init.config.members.length / 2) + 1
+    this.#catchUpEntries = init.config.catchUpEntries ?? init.config.maxBatchEntries
     this.#random = init.random
     this.#epochStartData = init.epochStartData ?? (() => EMPTY)
 
     const stored = init.storage
-    this.#log = new GroupLog(stored?.checkpoint, stored?.entries ?? [])
+    const initial: Membership = { members: init.config.members, learners: init.config.learners ?? [] }
+    // A joiner (listed as a learner) only assumes its initial configuration until the log tells it.
+    const known = initial.members.includes(init.id)
+    this.#log = new GroupLog(stored?.checkpoint, stored?.entries ?? [], {
+      membership: initial,
+      seq: 0,
+      known,
+    })
+    this.#wasMember = this.#log.everIncluded(init.id)
     if (stored) {
       this.#epoch = stored.hardState.epoch
       this.#votedFor = stored.hardState.votedFor
@@ -123,6 +140,8 @@ export class ReplicaGroupMember<O = unknown> {
     this.#persistCursor = this.#log.lastSeq()
     this.#reportedHardState = this.#hardState()
     this.#reportedRole = this.#roleState()
+    // The caller knows the configuration it starts with (status()); only changes are reported.
+    this.#reportedConfig = this.#configKey()
     this.#resetElectionTimeout()
   }
 
@@ -130,6 +149,17 @@ export class ReplicaGroupMember<O = unknown> {
 
   /** One unit of time. Shadows count toward an election; the primary heartbeats and checks its quorum. */
   tick(): void {
+    this.#tick()
+    this.#reportConfig()
+  }
+
+  step(m: Message): void {
+    this.#step(m)
+    // Configuration events are noted after each input, so they keep their order with elections.
+    this.#reportConfig()
+  }
+
+  #tick(): void {
     this.#now++
     if (this.#role === 'primary') {
       this.#tickPrimary()
@@ -138,13 +168,17 @@ export class ReplicaGroupMember<O = unknown> {
     this.#electionElapsed++
     if (this.#electionElapsed >= this.#electionTimeout) {
       this.#electionElapsed = 0
-      this.#campaign('pre-vote')
+      if (this.#canCampaign()) this.#campaign('pre-vote')
+      else if (this.#role !== 'shadow') this.#becomeShadow(this.#epoch, undefined, 'newer-epoch')
     }
   }
 
-  step(m: Message): void {
+  #step(m: Message): void {
     if (m.to !== this.id) throw new GroupStateError(`message for ${m.to} delivered to ${this.id}`)
-    if (!this.#peers.includes(m.from)) return
+    // Any sender is heard, as in Raft: a primary may not be in our latest configuration (it is removing
+    // itself) and a joiner is in nobody's yet. Only voters' votes count and only tracked members'
+    // answers are used; which peers may talk to the group at all is the agent's policy.
+    if (m.from === this.id) return
 
     if (m.epoch > this.#epoch) {
       const isVote = m.type === 'pre-vote' || m.type === 'request-vote'
@@ -198,7 +232,7 @@ export class ReplicaGroupMember<O = unknown> {
         if (this.#role === 'candidate') this.#poll(m.from, m.granted)
         return
       case 'timeout-now':
-        if (this.#role !== 'primary') this.#campaign('transfer')
+        if (this.#role !== 'primary' && this.#canCampaign()) this.#campaign('transfer')
         return
     }
   }
@@ -244,8 +278,39 @@ export class ReplicaGroupMember<O = unknown> {
    * new group is chosen (the agent that placed the group asks its choice to campaign).
    */
   campaign(): void {
-    if (this.#role === 'primary' || this.#role === 'candidate') return
+    if (this.#role === 'primary' || this.#role === 'candidate' || !this.#canCampaign()) return
     this.#campaign('election')
+  }
+
+  /**
+   * Proposes the configuration whose members and learners are exactly `members` (primary only): one
+   * member added, which joins as a learner and is promoted to voter once caught up, or one removed
+   * (voter or learner; the primary itself included: it hands over and steps down once that commits).
+   * Returns the seq of the config entry. Throws NotPrimaryError when not the primary or while handing
+   * over, MembershipChangeError 'pending' while an earlier change or this primary's epoch-start is not
+   * committed, and 'invalid' for any other list.
+   */
+  proposeMembers(members: readonly MemberId[]): number {
+    this.#assertCanChangeMembers()
+    const { next } = planChange(this.#log.membership(), members)
+    const seq = this.#appendConfig(next)
+    this.#reportConfig()
+    return seq
+  }
+
+  /** Adds `id` as a learner (see proposeMembers). */
+  addMember(id: MemberId): number {
+    const { members, learners } = this.#log.membership()
+    return this.proposeMembers([...members, ...learners, id])
+  }
+
+  /** Removes voter or learner `id` (see proposeMembers). */
+  removeMember(id: MemberId): number {
+    const { members, learners } = this.#log.membership()
+    if (!members.includes(id) && !learners.includes(id)) {
+      throw new MembershipChangeError('invalid', `${id} is not a member of this group`)
+    }
+    return this.proposeMembers([...members, ...learners].filter((m) => m !== id))
   }
 
   /**
@@ -256,7 +321,9 @@ export class ReplicaGroupMember<O = unknown> {
     if (this.#role !== 'primary') {
       throw new NotPrimaryError(`${this.id} is not the primary and cannot hand over`, this.#leader)
     }
-    if (!this.#peers.includes(to)) throw new GroupStateError(`${to} is not another member of this group`)
+    if (to === this.id || !this.#log.membership().members.includes(to)) {
+      throw new GroupStateError(`${to} is not another voting member of this group`)
+    }
     if (this.#transfer?.to === to) return
     this.#transfer = { to, elapsed: 0, sent: false }
     this.#events.push({ type: 'transfer-started', to })
@@ -282,6 +349,8 @@ export class ReplicaGroupMember<O = unknown> {
   hasReady(): boolean {
     return (
       this.#appendsDue ||
+      this.#configKey() !== this.#reportedConfig ||
+      this.#isRemoved() !== this.#reportedRemoved ||
       this.#messages.length > 0 ||
       this.#events.length > 0 ||
       this.#releasable.length > 0 ||
@@ -300,6 +369,7 @@ export class ReplicaGroupMember<O = unknown> {
   ready(): Ready<O> {
     if (this.#role === 'primary' && this.#appendsDue) this.#flushAppends()
     this.#appendsDue = false
+    this.#reportConfig()
 
     const last = this.#log.lastSeq()
     const hardState = this.#hardState()
@@ -346,10 +416,13 @@ export class ReplicaGroupMember<O = unknown> {
     if (applied) this.#appliedSeq = Math.max(this.#appliedSeq, applied.seq)
     // The primary counts its own copy toward a majority only once it is durable.
     if (this.#role === 'primary' && this.#maybeCommit()) this.#appendsDue = true
+    this.#reportConfig()
   }
 
   status(): GroupStatus {
     const last = this.#log.lastSeq()
+    const membership = this.#log.membership()
+    const configSeq = this.#log.configSeq()
     return {
       id: this.id,
       role: this.#role,
@@ -363,6 +436,11 @@ export class ReplicaGroupMember<O = unknown> {
       lastSeq: last,
       followers: [...this.#progress].map(([member, pr]) => ({
         member,
+        membership: membership.members.includes(member)
+          ? 'voter'
+          : membership.learners.includes(member)
+            ? 'learner'
+            : 'leaving',
         state: pr.state,
         matchSeq: pr.matchSeq,
         nextSeq: pr.nextSeq,
@@ -371,6 +449,11 @@ export class ReplicaGroupMember<O = unknown> {
         recentActive: pr.recentActive,
       })),
       transferringTo: this.#transfer?.to,
+      members: [...membership.members],
+      learners: [...membership.learners],
+      configSeq,
+      pendingConfigSeq: configSeq > this.#commitSeq ? configSeq : undefined,
+      removed: this.#isRemoved(),
     }
   }
 
@@ -385,7 +468,11 @@ export class ReplicaGroupMember<O = unknown> {
 
   // ---- roles -------------------------------------------------------------------------------------
 
-  #becomeShadow(epoch: number, leader: MemberId | undefined, reason: 'newer-epoch' | 'lost-quorum'): void {
+  #becomeShadow(
+    epoch: number,
+    leader: MemberId | undefined,
+    reason: 'newer-epoch' | 'lost-quorum' | 'removed',
+  ): void {
     if (this.#role === 'primary') {
       this.#events.push({
         type: 'stepped-down',
@@ -412,6 +499,7 @@ export class ReplicaGroupMember<O = unknown> {
     this.#votes.clear()
     this.#progress.clear()
     this.#transfer = undefined
+    this.#leaving = false
     this.#appendsDue = false
   }
 
@@ -454,7 +542,8 @@ export class ReplicaGroupMember<O = unknown> {
     this.#events.push({ type: 'election-started', epoch, preVote, transfer: kind === 'transfer' })
     if (this.#poll(this.id, true) !== 'pending') return
     const last = this.#log.lastPosition()
-    for (const to of this.#peers) {
+    for (const to of this.#log.membership().members) {
+      if (to === this.id) continue
       if (preVote) this.#send({ type: 'pre-vote', to, epoch, last })
       else this.#send({ type: 'request-vote', to, epoch, last, transfer: kind === 'transfer' })
     }
@@ -462,15 +551,22 @@ export class ReplicaGroupMember<O = unknown> {
 
   #poll(from: MemberId, granted: boolean): 'won' | 'lost' | 'pending' {
     this.#votes.set(from, granted)
+    // Only the voters of this candidate's latest configuration count, itself included only if one.
+    const voters = this.#log.membership().members
+    const quorum = quorumOf(voters.length)
     let yes = 0
-    for (const v of this.#votes.values()) if (v) yes++
-    const no = this.#votes.size - yes
-    if (yes >= this.#quorum) {
+    let no = 0
+    for (const id of voters) {
+      const v = this.#votes.get(id)
+      if (v === true) yes++
+      else if (v === false) no++
+    }
+    if (yes >= quorum) {
       if (this.#role === 'pre-candidate') this.#campaign('election')
       else this.#becomePrimary()
       return 'won'
     }
-    if (no > this.#config.members.length - this.#quorum) {
+    if (no > voters.length - quorum) {
       this.#becomeShadow(this.#epoch, undefined, 'newer-epoch')
       return 'lost'
     }
@@ -481,12 +577,20 @@ export class ReplicaGroupMember<O = unknown> {
     this.#role = 'primary'
     this.#leader = this.id
     this.#resetRoleState()
-    const next = this.#log.lastSeq() + 1
-    for (const peer of this.#peers) this.#progress.set(peer, new Progress(next, this.#now))
+    this.#trackMembers(this.#log.lastSeq() + 1)
     // Entries of earlier epochs commit only through an entry of this one (Raft's commitment rule).
     const seq = this.#log.lastSeq() + 1
-    this.#appendEntry('epoch-start', this.#epochStartData(this.#epoch, seq, this.#log.entry(seq - 1)))
+    this.#appendEntry('epoch-start', this.#epochStartData(this.#epoch, seq, this.#lastMachineEntry(seq - 1)))
     this.#events.push({ type: 'became-primary', epoch: this.#epoch, epochStartSeq: seq })
+  }
+
+  /** The last entry at or before `seq` that is the machine's (not a config entry), unless compacted. */
+  #lastMachineEntry(seq: number): Entry | undefined {
+    for (let s = seq; s >= this.#log.firstSeq(); s--) {
+      const entry = this.#log.entry(s)
+      if (entry && entry.kind !== 'config') return entry
+    }
+    return undefined
   }
 
   #inLease(): boolean {
@@ -500,21 +604,29 @@ export class ReplicaGroupMember<O = unknown> {
     this.#electionElapsed++
     if (this.#electionElapsed >= this.#config.electionTicks) {
       this.#electionElapsed = 0
-      let active = 1
-      for (const pr of this.#progress.values()) {
-        if (pr.recentActive) active++
+      const voters = this.#log.membership().members
+      let active = voters.includes(this.id) ? 1 : 0
+      for (const [id, pr] of this.#progress) {
+        if (pr.recentActive && voters.includes(id)) active++
         pr.recentActive = false
       }
       // Check quorum: a primary that cannot reach a majority stops acting as one.
-      if (active < this.#quorum) {
+      if (active < quorumOf(voters.length)) {
         this.#becomeShadow(this.#epoch, undefined, 'lost-quorum')
         return
       }
     }
     if (this.#transfer && ++this.#transfer.elapsed >= this.#config.electionTicks) {
+      if (this.#leaving) {
+        // No voter took over in time: a member that is no longer in the group steps down anyway.
+        this.#becomeShadow(this.#epoch, undefined, 'removed')
+        return
+      }
       this.#events.push({ type: 'transfer-aborted', to: this.#transfer.to })
       this.#transfer = undefined
     }
+    this.#forgetDeparted()
+    this.#maybePromote()
     if (this.#heartbeatElapsed >= this.#config.heartbeatTicks) {
       this.#heartbeatElapsed = 0
       for (const [to, pr] of this.#progress) {
@@ -587,7 +699,8 @@ export class ReplicaGroupMember<O = unknown> {
   }
 
   #onAppendResponse(m: AppendResponse): void {
-    const pr = this.#progress.get(m.from)!
+    const pr = this.#progress.get(m.from)
+    if (!pr) return
     pr.recentActive = true
     if (m.reject) {
       const agree = m.hint.epoch > 0 ? this.#log.lastAgreeable(m.hint.seq, m.hint.epoch) : m.hint.seq
@@ -604,10 +717,12 @@ export class ReplicaGroupMember<O = unknown> {
     this.#maybeCommit()
     this.#appendsDue = true
     this.#maybeSendTimeoutNow()
+    this.#maybePromote()
   }
 
   #onHeartbeatResponse(from: MemberId): void {
-    const pr = this.#progress.get(from)!
+    const pr = this.#progress.get(from)
+    if (!pr) return
     pr.recentActive = true
     if (pr.state === 'probe') {
       pr.probeSent = false
@@ -623,7 +738,8 @@ export class ReplicaGroupMember<O = unknown> {
   }
 
   #onCheckpointResponse(m: CheckpointResponse): void {
-    const pr = this.#progress.get(m.from)!
+    const pr = this.#progress.get(m.from)
+    if (!pr) return
     pr.recentActive = true
     if (pr.state !== 'checkpoint') return
     if (!m.reject) pr.maybeUpdate(m.matchSeq, this.#now)
@@ -632,16 +748,22 @@ export class ReplicaGroupMember<O = unknown> {
       this.#appendsDue = true
     }
     if (this.#maybeCommit()) this.#appendsDue = true
+    this.#maybePromote()
   }
 
+  /** Commits what a majority of the latest configuration's voters hold (its own copy once durable, if a voter). */
   #maybeCommit(): boolean {
-    const matches = [this.#stableSeq]
-    for (const pr of this.#progress.values()) matches.push(pr.matchSeq)
+    const voters = this.#log.membership().members
+    const matches = voters.map((id) =>
+      id === this.id ? this.#stableSeq : (this.#progress.get(id)?.matchSeq ?? 0),
+    )
     matches.sort((a, b) => b - a)
-    const candidate = matches[this.#quorum - 1]!
+    const candidate = matches[quorumOf(voters.length) - 1]!
     if (candidate <= this.#commitSeq || this.#log.epochAt(candidate) !== this.#epoch) return false
     this.#commitSeq = candidate
     this.#maybeSendTimeoutNow()
+    this.#maybeLeave()
+    this.#maybePromote()
     return true
   }
 
@@ -649,10 +771,168 @@ export class ReplicaGroupMember<O = unknown> {
     const t = this.#transfer
     if (!t || t.sent) return
     const last = this.#log.lastSeq()
-    if (this.#progress.get(t.to)!.matchSeq === last && this.#commitSeq === last) {
+    if (this.#progress.get(t.to)?.matchSeq === last && this.#commitSeq === last) {
       this.#send({ type: 'timeout-now', to: t.to })
       t.sent = true
+      if (this.#leaving) this.#becomeShadow(this.#epoch, undefined, 'removed')
     }
+  }
+
+  // ---- membership --------------------------------------------------------------------------------
+
+  /** Whether this member may start an election. */
+  #canCampaign(): boolean {
+    if (this.#log.membership().members.includes(this.id)) return true
+    // Left out of the latest configuration: still a voter of the previous one until that commits.
+    return (
+      this.#log.configSeq() > this.#commitSeq &&
+      this.#log.membershipAt(this.#commitSeq).members.includes(this.id)
+    )
+  }
+
+  /** A committed configuration leaves out this member, which had been in one. */
+  #isRemoved(): boolean {
+    return (
+      this.#role !== 'primary' &&
+      (this.#wasMember || this.#log.everIncluded(this.id)) &&
+      !hasMember(this.#log.membership(), this.id) &&
+      this.#log.configSeq() <= this.#commitSeq
+    )
+  }
+
+  #configKey(): string {
+    const m = this.#log.membership()
+    const seq = this.#log.configSeq()
+    return JSON.stringify([seq, seq <= this.#commitSeq, m.members, m.learners])
+  }
+
+  /** Queues the events for a change of configuration or of its commitment, and for a removal. */
+  #reportConfig(): void {
+    this.#wasMember ||= this.#log.everIncluded(this.id)
+    const key = this.#configKey()
+    if (key !== this.#reportedConfig) {
+      this.#reportedConfig = key
+      const m = this.#log.membership()
+      const seq = this.#log.configSeq()
+      this.#events.push({
+        type: 'config-changed',
+        members: [...m.members],
+        learners: [...m.learners],
+        seq,
+        committed: seq <= this.#commitSeq,
+      })
+    }
+    const removed = this.#isRemoved()
+    if (removed !== this.#reportedRemoved) {
+      this.#reportedRemoved = removed
+      if (removed) this.#events.push({ type: 'removed', seq: this.#log.configSeq() })
+    }
+  }
+
+  #assertCanChangeMembers(): void {
+    if (this.#role !== 'primary') {
+      throw new NotPrimaryError(`${this.id} is not the primary (role ${this.#role})`, this.#leader)
+    }
+    if (this.#transfer) {
+      throw new NotPrimaryError(
+        `${this.id} is handing the primary role to ${this.#transfer.to}`,
+        this.#transfer.to,
+      )
+    }
+    const configSeq = this.#log.configSeq()
+    if (configSeq > this.#commitSeq) {
+      throw new MembershipChangeError(
+        'pending',
+        `the configuration change at entry ${configSeq} is not committed yet (commit ${this.#commitSeq}): propose the next one once it is`,
+      )
+    }
+    // Without this, a change could commit by an old configuration's majority that a stale change
+    // from an earlier epoch never reached (the single-server change bug Ongaro reported in 2015).
+    if (this.#log.epochAt(this.#commitSeq) !== this.#epoch) {
+      throw new MembershipChangeError(
+        'pending',
+        `primary ${this.id} has not committed an entry of epoch ${this.#epoch} yet: retry once its epoch start is committed`,
+      )
+    }
+  }
+
+  /** Appends a config entry: it takes effect at once, committed or not. */
+  #appendConfig(next: Membership): number {
+    const seq = this.#appendEntry('config', encodeMembership(next))
+    this.#trackMembers(seq)
+    return seq
+  }
+
+  /** Starts replicating to every member of the latest configuration not yet tracked. */
+  #trackMembers(nextSeq: number): void {
+    const { members, learners } = this.#log.membership()
+    for (const id of [...members, ...learners]) {
+      if (id === this.id) continue
+      const pr = this.#progress.get(id)
+      if (pr) pr.departedAt = undefined
+      else this.#progress.set(id, new Progress(nextSeq, this.#now))
+    }
+  }
+
+  /**
+   * A member whose removal committed is still sent heartbeats (which carry the commit) for an election
+   * timeout, so that it can learn of its removal and stop campaigning; then it is forgotten.
+   */
+  #forgetDeparted(): void {
+    const m = this.#log.membership()
+    if (this.#log.configSeq() > this.#commitSeq) return
+    for (const [id, pr] of this.#progress) {
+      if (hasMember(m, id)) continue
+      pr.departedAt ??= this.#now
+      if (this.#now - pr.departedAt >= this.#config.electionTicks) this.#progress.delete(id)
+    }
+  }
+
+  /** Promotes the first learner that holds the latest configuration and is within catchUpEntries. */
+  #maybePromote(): void {
+    if (this.#role !== 'primary' || this.#transfer) return
+    const m = this.#log.membership()
+    const configSeq = this.#log.configSeq()
+    if (m.learners.length === 0 || configSeq > this.#commitSeq) return
+    if (this.#log.epochAt(this.#commitSeq) !== this.#epoch) return
+    const last = this.#log.lastSeq()
+    for (const id of m.learners) {
+      const pr = this.#progress.get(id)
+      if (pr && pr.matchSeq >= configSeq && last - pr.matchSeq <= this.#catchUpEntries) {
+        this.#appendConfig(promote(m, id))
+        return
+      }
+    }
+  }
+
+  /** This primary's removal of itself committed: hand over to the most caught-up voter, then step down. */
+  #maybeLeave(): void {
+    if (this.#role !== 'primary' || this.#leaving) return
+    const m = this.#log.membership()
+    if (m.members.includes(this.id) || this.#log.configSeq() > this.#commitSeq) return
+    this.#leaving = true
+    if (this.#transfer) {
+      // A handover asked for earlier goes on; if its TimeoutNow is already out, leave now.
+      if (this.#transfer.sent) this.#becomeShadow(this.#epoch, undefined, 'removed')
+      return
+    }
+    let to: MemberId | undefined
+    let best = -1
+    for (const id of m.members) {
+      const pr = this.#progress.get(id)
+      if (pr && pr.matchSeq > best) {
+        to = id
+        best = pr.matchSeq
+      }
+    }
+    if (to === undefined) {
+      this.#becomeShadow(this.#epoch, undefined, 'removed')
+      return
+    }
+    this.#transfer = { to, elapsed: 0, sent: false }
+    this.#events.push({ type: 'transfer-started', to })
+    this.#appendsDue = true
+    this.#maybeSendTimeoutNow()
   }
 
   // ---- shadow ------------------------------------------------------------------------------------
@@ -819,8 +1099,15 @@ export class ReplicaGroupMember<O = unknown> {
 
 function validateConfig(config: GroupConfig, id: MemberId): void {
   const { members, heartbeatTicks, electionTicks, maxBatchEntries, maxInflightBytes } = config
-  if (!members.includes(id)) throw new ConfigError(`member ${id} is not in the group (${members.join(', ')})`)
-  if (new Set(members).size !== members.length) throw new ConfigError('group members must be distinct')
+  const learners = config.learners ?? []
+  const all = [...members, ...learners]
+  if (!all.includes(id)) throw new ConfigError(`member ${id} is not in the group (${all.join(', ')})`)
+  if (new Set(all).size !== all.length) throw new ConfigError('group members and learners must be distinct')
+  if (members.length === 0) throw new ConfigError('a group needs at least one voting member')
+  const { catchUpEntries } = config
+  if (catchUpEntries !== undefined && (!Number.isInteger(catchUpEntries) || catchUpEntries < 0)) {
+    throw new ConfigError('catchUpEntries must be an integer >= 0')
+  }
   if (!Number.isInteger(heartbeatTicks) || heartbeatTicks < 1) {
     throw new ConfigError('heartbeatTicks must be an integer >= 1')
   }

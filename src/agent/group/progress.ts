@@ -21,6 +21,8 @@ export class Progress {
   lastProgressAt: number
   /** Highest commit seq this shadow has been told. */
   sentCommit = 0
+  /** Tick at which the primary saw this member's removal committed (it is then told, then forgotten). */
+  departedAt: number | undefined
 
   constructor(nextSeq: number, now: number) {
     this.nextSeq = nextSeq

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
-import { GroupStateError } from '../../errors/index.ts'
+import { GroupStateError, MembershipChangeError, NotPrimaryError } from '../../errors/index.ts'
 import { checkHistory, type HistoryEvent, type Violation } from './checker.ts'
 import { ReplicaGroupMember } from './group.ts'
 import { MemoryStorage } from './memory-storage.ts'
 import { createPrng, type Prng } from './prng.ts'
-import type { Entry, GroupConfig, MemberId, Message, Ready } from './types.ts'
+import type { Entry, GroupConfig, GroupStatus, MemberId, Message, Ready } from './types.ts'
 
 /**
  * A deterministic in-memory replica group: network, disks, time and randomness all come from one
@@ -72,7 +72,7 @@ const INITIAL_STATE = '0'.repeat(16)
 export class Simulation {
   readonly seed: number
   readonly rng: Prng
-  readonly members: readonly MemberId[]
+  /** The initial group's configuration (members added later get their own, see addNode). */
   readonly config: GroupConfig
   readonly stepsPerTick: number
   readonly history: HistoryEvent[] = []
@@ -89,21 +89,32 @@ export class Simulation {
   #blocked = new Set<string>()
   #checkpoints = new Map<string, { seq: number; state: string }>()
   #nextId = 1
+  /** Every node ever created, in order; a retired one is gone for good. */
+  #ids: MemberId[]
+  #retired = new Set<MemberId>()
+  #configs = new Map<MemberId, GroupConfig>()
+  #crashedAt = new Map<MemberId, number>()
 
   constructor(options: SimulationOptions) {
     this.seed = options.seed
     this.rng = createPrng(options.seed)
     const members = options.members ?? 3
-    this.members =
+    this.#ids =
       typeof members === 'number' ? Array.from({ length: members }, (_, i) => `m${i + 1}`) : [...members]
-    this.config = { ...DEFAULT_SIM_CONFIG, ...options.config, members: this.members }
+    this.config = { ...DEFAULT_SIM_CONFIG, ...options.config, members: [...this.#ids] }
     this.stepsPerTick = options.stepsPerTick ?? 4
     this.network = { minDelay: 1, maxDelay: 3, drop: 0, duplicate: 0, reorder: 0, ...options.network }
     this.persistDelay = options.persistDelay ?? 0
-    for (const id of this.members) {
+    for (const id of this.#ids) {
+      this.#configs.set(id, this.config)
       this.#storage.set(id, new MemoryStorage())
       this.#start(id)
     }
+  }
+
+  /** Every node not retired, up or crashed, whatever the group's configuration says of it. */
+  get members(): readonly MemberId[] {
+    return this.#ids.filter((id) => !this.#retired.has(id))
   }
 
   /** Steps since the start. */
@@ -114,6 +125,76 @@ export class Simulation {
   /** Ticks since the start, fractional between ticks. */
   get ticks(): number {
     return this.#now / this.stepsPerTick
+  }
+
+  /** Ticks since `id` crashed; undefined while it is up. */
+  downTicks(id: MemberId): number | undefined {
+    const at = this.#crashedAt.get(id)
+    return at === undefined ? undefined : (this.#now - at) / this.stepsPerTick
+  }
+
+  /** The status of the live primary of the highest epoch, whose configuration is the group's latest. */
+  primaryStatus(): GroupStatus | undefined {
+    const p = this.primary()
+    return p === undefined ? undefined : this.member(p)!.status()
+  }
+
+  /**
+   * A new node with an empty log, as repair brings up on a new host: it joins as a learner of the
+   * configuration the primary has now (or the initial one), and the group hears of it only once the
+   * primary adds it (addMember). Returns its id.
+   */
+  addNode(id: MemberId = this.#freshId()): MemberId {
+    if (this.#ids.includes(id)) throw new GroupStateError(`node ${id} exists already`)
+    const members = this.primaryStatus()?.members ?? this.config.members
+    this.#ids.push(id)
+    this.#configs.set(id, { ...this.config, members: [...members], learners: [id] })
+    this.#storage.set(id, new MemoryStorage())
+    this.history.push({ type: 'fault', time: this.#now, what: `new node ${id}` })
+    this.#start(id)
+    return id
+  }
+
+  /**
+   * Asks the primary (default: the live primary of the highest epoch) for a configuration change; the
+   * seq of its config entry, or undefined if there is no primary or it refuses (not primary, handing
+   * over, a change pending, or an invalid list).
+   */
+  proposeMembers(
+    members: readonly MemberId[],
+    at: MemberId | undefined = this.primary(),
+  ): number | undefined {
+    const m = at === undefined ? undefined : this.member(at)
+    if (!m) return undefined
+    try {
+      const seq = m.proposeMembers(members)
+      this.#fault(`configuration ${members.join(',')} proposed at ${at} as entry ${seq}`)
+      return seq
+    } catch (err) {
+      if (err instanceof MembershipChangeError || err instanceof NotPrimaryError) return undefined
+      throw err
+    }
+  }
+
+  addMember(id: MemberId, at?: MemberId): number | undefined {
+    const st = at === undefined ? this.primaryStatus() : this.member(at)?.status()
+    return st && this.proposeMembers([...st.members, ...st.learners, id], at ?? st.id)
+  }
+
+  removeMember(id: MemberId, at?: MemberId): number | undefined {
+    const st = at === undefined ? this.primaryStatus() : this.member(at)?.status()
+    if (!st) return undefined
+    return this.proposeMembers(
+      [...st.members, ...st.learners].filter((m) => m !== id),
+      at ?? st.id,
+    )
+  }
+
+  /** Stops the node for good: a host that left (it keeps its storage, but is never restarted). */
+  retire(id: MemberId): void {
+    this.crash(id)
+    this.#retired.add(id)
+    this.#fault(`retire ${id}`)
   }
 
   /** The live member, or undefined while it is crashed. */
@@ -241,11 +322,13 @@ export class Simulation {
   /** Stops the member; it keeps only what it persisted. */
   crash(id: MemberId): void {
     if (!this.#nodes.delete(id)) return
+    this.#crashedAt.set(id, this.#now)
     this.history.push({ type: 'crash', time: this.#now, member: id })
   }
 
   restart(id: MemberId): void {
-    if (this.#nodes.has(id)) return
+    if (this.#nodes.has(id) || this.#retired.has(id)) return
+    this.#crashedAt.delete(id)
     this.history.push({ type: 'restart', time: this.#now, member: id })
     this.#start(id)
   }
@@ -264,7 +347,7 @@ export class Simulation {
     }
     const member = new ReplicaGroupMember<number>({
       id,
-      config: this.config,
+      config: this.#configs.get(id)!,
       random: this.rng.next,
       storage: stored,
       appliedSeq: machine.appliedSeq,
@@ -388,6 +471,12 @@ export class Simulation {
   #cut(a: MemberId, b: MemberId): void {
     this.#blocked.add(`${a}>${b}`)
     this.#blocked.add(`${b}>${a}`)
+  }
+
+  #freshId(): MemberId {
+    let n = this.#ids.length + 1
+    while (this.#ids.includes(`m${n}`)) n++
+    return `m${n}`
   }
 
   #fault(what: string): void {

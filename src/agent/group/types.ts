@@ -5,13 +5,50 @@
  * entry data is opaque bytes, time is ticks, randomness is injected.
  *
  * Sequence numbers start at 1; seq 0 with epoch 0 is the position before the first entry.
+ *
+ * Membership changes (repair): the configuration is a log entry of kind 'config' (membership.ts has
+ * the rules, membership-codec.ts the bytes). One member is added or removed at a time; the
+ * configuration in effect is the latest one in the log, committed or not; a new change may be
+ * proposed only once the previous one and an entry of the primary's own epoch are committed. A new
+ * member joins as a learner (it gets the log but neither votes nor counts toward a majority) and the
+ * primary promotes it to voter by a second config entry once its log is within `catchUpEntries` of
+ * the primary's.
+ *
+ * Group seq and machine seq: a config entry takes a group seq like any entry but is not the
+ * machine's. The agent skips entries with `entry.kind === 'config'` when feeding committed entries
+ * to the machine, and keeps the machine's position itself (the machine seq is inside each normal or
+ * epoch-start entry's data): "machine seq = group seq - 1" holds only until the first membership
+ * change. propose() returns the group seq of the entry it appended; that is the seq to give
+ * attachOutput() for output of that machine entry.
  */
 
 export type MemberId = string
 
-export interface GroupConfig {
-  /** Every voting member, this one included. A majority of this list commits and elects. */
+/**
+ * A group configuration. `members` vote and make up the majorities that commit and elect;
+ * `learners` receive the log (and apply it) but neither vote nor count until promoted.
+ */
+export interface Membership {
   members: readonly MemberId[]
+  learners: readonly MemberId[]
+}
+
+export interface GroupConfig {
+  /**
+   * The initial configuration's voting members. The latest config entry in the stored log, or the
+   * stored checkpoint's members, replace it. A majority of the configuration in effect commits and
+   * elects.
+   */
+  members: readonly MemberId[]
+  /**
+   * The initial configuration's learners. A member that joins an existing group (repair) lists itself
+   * here, with `members` set to the group's voters as the primary reported them: until the log gives
+   * it the real configuration it never campaigns, and nothing it assumed counts as having been a
+   * member (so replaying old config entries does not make it 'removed').
+   */
+  learners?: readonly MemberId[] | undefined
+  /** The primary promotes a learner once its log is within this many entries (default maxBatchEntries). */
+  catchUpEntries?: number | undefined
   /** The primary sends a heartbeat to each shadow every this many ticks when idle. */
   heartbeatTicks: number
   /**
@@ -28,13 +65,18 @@ export interface GroupConfig {
 
 export type Role = 'shadow' | 'pre-candidate' | 'candidate' | 'primary'
 
-export type EntryKind = 'normal' | 'epoch-start'
+/** 'config': a membership change, for the group only; never feed it to the machine (see above). */
+export type EntryKind = 'normal' | 'epoch-start' | 'config'
 
 export interface Entry {
   seq: number
   epoch: number
   kind: EntryKind
-  /** Opaque to the group: the machine's log entries, already encoded. Empty for an epoch start. */
+  /**
+   * Normal and epoch-start: opaque to the group, the machine's log entries, already encoded (empty for
+   * an epoch start unless the caller provides epochStartData). Config: an encoded Membership
+   * (decodeMembership in membership-codec.ts).
+   */
   data: Uint8Array
 }
 
@@ -49,6 +91,13 @@ export interface Checkpoint {
   seq: number
   epoch: number
   ref: Uint8Array
+  /**
+   * The configuration in effect at `seq` (config entries up to it are compacted away). Absent when
+   * the member did not know it (stores written before membership changes, or a joining member's
+   * placeholder configuration): then the member's GroupConfig stands in.
+   */
+  members?: readonly MemberId[] | undefined
+  learners?: readonly MemberId[] | undefined
 }
 
 /** What must survive a crash, persisted before any message that depends on it is sent. */
@@ -169,11 +218,14 @@ export interface OutputTicket<O = unknown> {
 export type GroupEvent =
   | { type: 'election-started'; epoch: number; preVote: boolean; transfer: boolean }
   | { type: 'became-primary'; epoch: number; epochStartSeq: number }
-  /** The machine may have run live past commitSeq: entries after it may be cut, restore from a checkpoint. */
+  /**
+   * The machine may have run live past commitSeq: entries after it may be cut, restore from a checkpoint.
+   * 'removed': this primary's removal of itself committed (it handed over first when it could).
+   */
   | {
       type: 'stepped-down'
       epoch: number
-      reason: 'newer-epoch' | 'lost-quorum'
+      reason: 'newer-epoch' | 'lost-quorum' | 'removed'
       commitSeq: number
       lastSeq: number
     }
@@ -185,6 +237,23 @@ export type GroupEvent =
   | { type: 'checkpoint-installed'; seq: number; epoch: number }
   | { type: 'transfer-started'; to: MemberId }
   | { type: 'transfer-aborted'; to: MemberId }
+  /**
+   * The configuration in effect changed (a config entry appended, received, cut or restored from a
+   * checkpoint: committed false unless already committed) or became committed (committed true).
+   * `seq` is its config entry's (a checkpoint's seq when it came with one).
+   */
+  | {
+      type: 'config-changed'
+      members: readonly MemberId[]
+      learners: readonly MemberId[]
+      seq: number
+      committed: boolean
+    }
+  /**
+   * A committed configuration leaves this member out (after one that had it): it no longer campaigns.
+   * The agent may stop hosting it. Also reported in the first Ready after a restart of a removed member.
+   */
+  | { type: 'removed'; seq: number }
 
 export interface RoleChange {
   role: Role
@@ -214,6 +283,8 @@ export type ProgressState = 'probe' | 'replicate' | 'checkpoint'
 
 export interface FollowerStatus {
   member: MemberId
+  /** 'leaving': removed by the latest configuration, still told about its removal for a while. */
+  membership: 'voter' | 'learner' | 'leaving'
   state: ProgressState
   matchSeq: number
   nextSeq: number
@@ -238,4 +309,13 @@ export interface GroupStatus {
   /** Per shadow, filled only on the primary. */
   followers: FollowerStatus[]
   transferringTo: MemberId | undefined
+  /** The configuration in effect (the latest in the log, committed or not). */
+  members: readonly MemberId[]
+  learners: readonly MemberId[]
+  /** The seq of its config entry (or of the checkpoint that carried it; 0 for the initial one). */
+  configSeq: number
+  /** configSeq while that configuration is not committed: no new change may be proposed until it is. */
+  pendingConfigSeq: number | undefined
+  /** A committed configuration left this member out: it does not campaign. */
+  removed: boolean
 }

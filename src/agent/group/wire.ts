@@ -5,7 +5,7 @@
  *   version(u8) type(u8) from(len, utf8) to(len, utf8) epoch  fields…
  *
  * with unsigned canonical varints for numbers (the replay log's varints) and one byte
- * for booleans and entry kinds. Per type:
+ * for booleans and entry kinds (0 normal, 1 epoch-start, 2 config). Per type:
  *
  *   append              prevSeq prevEpoch leaderCommit count {epoch kind len data}×count
  *                       (entry seqs are implicit: prevSeq + 1, + 2, …)
@@ -14,21 +14,24 @@
  *   pre-vote            lastSeq lastEpoch
  *   request-vote        lastSeq lastEpoch transfer
  *   pre-vote-response, vote-response    granted
- *   install-checkpoint  seq epoch len ref
+ *   install-checkpoint  seq epoch len ref hasConfig [memberCount {len id}… learnerCount {len id}…]
+ *                       (the configuration at the checkpoint, when the primary knows it)
  *   checkpoint-response reject matchSeq
  *   heartbeat-response, timeout-now     nothing more
  *
  * The decoder is strict, so every accepted input re-encodes to the same bytes: unknown
  * or newer versions, unknown types, truncation, trailing bytes, non-minimal varints,
  * numbers beyond 2^53 - 1, bytes other than 0/1 for booleans, unknown entry kinds,
- * empty, overlong or non-UTF-8 member ids are all GroupWireErrors. Entry data and
+ * empty, overlong or non-UTF-8 member ids, and a checkpoint configuration without a
+ * voter or naming a member twice are all GroupWireErrors. Entry data and
  * checkpoint refs are views into the input (no copy): keep the input unchanged while
  * the message is in use.
  */
 import { CorruptLogError, GroupWireError } from '../../errors/index.ts'
 import { ByteReader } from '../../replay/log/byte-reader.ts'
 import { varintSize, writeVarint } from '../../replay/log/varint.ts'
-import type { Entry, EntryKind, LogPosition, Message, MessageType } from './types.ts'
+import { membershipProblem } from './membership-codec.ts'
+import type { Checkpoint, Entry, EntryKind, LogPosition, MemberId, Message, MessageType } from './types.ts'
 
 export const GROUP_WIRE_VERSION = 1
 /** Member ids are peer ids (52 characters for Ed25519); anything much longer is garbage. */
@@ -50,8 +53,8 @@ const TYPE_CODES: Record<MessageType, number> = {
 const TYPES_BY_CODE = new Map<number, MessageType>(
   Object.entries(TYPE_CODES).map(([type, code]) => [code, type as MessageType]),
 )
-const KIND_CODES: Record<EntryKind, number> = { normal: 0, 'epoch-start': 1 }
-const KINDS_BY_CODE: readonly EntryKind[] = ['normal', 'epoch-start']
+const KIND_CODES: Record<EntryKind, number> = { normal: 0, 'epoch-start': 1, config: 2 }
+const KINDS_BY_CODE: readonly EntryKind[] = ['normal', 'epoch-start', 'config']
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 const utf8Encoder = new TextEncoder()
@@ -111,6 +114,7 @@ export function encodeMessage(m: Message): Uint8Array {
       w.varint(m.checkpoint.seq, 'checkpoint seq')
       w.varint(m.checkpoint.epoch, 'checkpoint epoch')
       w.bytes(m.checkpoint.ref, 'checkpoint ref')
+      w.membership(m.checkpoint)
       break
     case 'checkpoint-response':
       w.bool(m.reject, 'reject')
@@ -196,7 +200,14 @@ function decode(r: ByteReader): Message {
       const seq = r.varint('checkpoint seq')
       const cpEpoch = r.varint('checkpoint epoch')
       const ref = r.take(r.varint('checkpoint ref length'), 'checkpoint ref')
-      m = { type, ...envelope, checkpoint: { seq, epoch: cpEpoch, ref } }
+      const checkpoint: Checkpoint = { seq, epoch: cpEpoch, ref }
+      if (bool(r, 'hasConfig')) {
+        checkpoint.members = memberList(r, 'checkpoint member')
+        checkpoint.learners = memberList(r, 'checkpoint learner')
+        const problem = membershipProblem({ members: checkpoint.members, learners: checkpoint.learners })
+        if (problem) r.fail(`checkpoint configuration: ${problem}`)
+      }
+      m = { type, ...envelope, checkpoint }
       break
     }
     case 'checkpoint-response': {
@@ -224,6 +235,15 @@ function memberId(r: ByteReader, field: string): string {
   } catch {
     return r.fail(`${field} member id is not valid UTF-8`)
   }
+}
+
+function memberList(r: ByteReader, field: string): MemberId[] {
+  const count = r.varint(`${field} count`)
+  // Each id takes at least 2 bytes: refuse a count the input cannot hold before allocating.
+  if (count > r.remaining / 2) r.fail(`claims ${count} ${field}s, more than ${r.remaining} bytes can hold`)
+  const ids: MemberId[] = []
+  for (let i = 0; i < count; i++) ids.push(memberId(r, field))
+  return ids
 }
 
 function position(r: ByteReader, field: string): LogPosition {
@@ -269,6 +289,25 @@ class Writer {
     this.varint(data.byteLength, `${field} length`)
     this.parts.push(data)
     this.size += data.byteLength
+  }
+
+  /** A checkpoint's configuration: a presence byte, then members and learners. */
+  membership(cp: Checkpoint): void {
+    if (cp.members === undefined) {
+      this.u8(0)
+      return
+    }
+    const learners = cp.learners ?? []
+    const problem = membershipProblem({ members: cp.members, learners })
+    if (problem) throw new GroupWireError(`cannot encode the checkpoint configuration: ${problem}`)
+    this.u8(1)
+    for (const [list, what] of [
+      [cp.members, 'checkpoint member'],
+      [learners, 'checkpoint learner'],
+    ] as const) {
+      this.varint(list.length, `${what} count`)
+      for (const id of list) this.memberId(id, what)
+    }
   }
 
   position(p: LogPosition, field: string): void {

@@ -74,7 +74,9 @@ export class OutputLog {
   read(from: number, maxBytes = 1 << 20): OutputRead {
     const chunks: LogChunk[] = []
     let budget = maxBytes
-    let next = from
+    // Output before the checkpoint this replica started from is not here: the answer starts at the
+    // first byte held, and its offset shows the reader the gap.
+    let next = Math.max(from, this.#base)
     for (const p of this.#pieces) {
       const end = p.offset + p.bytes.length
       if (end <= next) continue

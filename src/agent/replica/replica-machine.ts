@@ -111,6 +111,11 @@ export class ReplicaMachine {
     this.#promotable.goLive({ sink, epoch })
   }
 
+  /** Where the log stood at the checkpoint this machine started from (undefined: it started at genesis). */
+  checkpointChain(): ChainPosition | undefined {
+    return this.#restored?.tape.chain
+  }
+
   stateDigest(): Uint8Array | undefined {
     return this.#machine?.stateDigest()
   }
@@ -141,7 +146,11 @@ export class ReplicaMachine {
   /** Stops the guest wherever it is (its state is thrown away: it can be rebuilt from the log). */
   async stop(): Promise<void> {
     this.#abort.abort(new Error('replica stopped'))
-    this.#machine?.requestPause()
+    this.#checkpointWanted?.reject(new CheckpointError('the replica stopped'))
+    this.#checkpointWanted = undefined
+    // Not booted yet: it waits for its first entries, which will never come; nothing runs to stop.
+    if (!this.#machine) return
+    this.#machine.requestPause()
     await this.ended
   }
 

@@ -14,6 +14,13 @@ import { OutputLog } from './output-log.ts'
 import { type GuestSpec, type MachineEnd, ReplicaMachine } from './replica-machine.ts'
 import { StdinQueue } from './stdin-queue.ts'
 
+/**
+ * How many election timeouts a member of a brand-new group stays quiet, so the chosen first primary
+ * (already asked to campaign) wins even when its first messages are slow (a loaded machine, a cold
+ * connection). Only delays the start of a group whose chosen primary died at birth.
+ */
+const FRESH_GROUP_QUIET_FACTOR = 5
+
 export interface ReplicaTiming {
   /** An idle primary heartbeats this often; also the tick. */
   heartbeatMs: number
@@ -39,6 +46,13 @@ export type ReplicaEvent =
   | { type: 'digest'; seq: number; agree: boolean; expected: string; got: string }
   | { type: 'machine-ended'; end: MachineEnd }
   | { type: 'checkpoint'; seq: number; bytes: number }
+  | {
+      type: 'config-changed'
+      members: readonly MemberId[]
+      learners: readonly MemberId[]
+      committed: boolean
+    }
+  | { type: 'removed' }
   | { type: 'checkpoint-failed'; seq: number; error: Error }
   | { type: 'failed'; error: Error }
 
@@ -75,6 +89,8 @@ export interface ReplicaInit {
   metrics?: ReplicaMetrics | undefined
   /** The bytes of the stored checkpoint (loaded.checkpoint), when there is one: the machine starts there. */
   checkpointData?: Uint8Array | undefined
+  /** This member joins an existing group (repair): it starts as a learner and never campaigns until promoted. */
+  joining?: boolean | undefined
   /** Gets checkpoint bytes from another member (InstallCheckpoint names the seq, the sender holds it). */
   fetchCheckpoint: (from: MemberId, seq: number) => Promise<Uint8Array>
 }
@@ -107,6 +123,8 @@ export class Replica {
   #commitSeen = 0
   /** Committed entries not yet given to the machine: they wait while a checkpoint is taken. */
   #backlog: Entry[] = []
+  /** Primary: the group seq each recent live machine entry got (for holding its output). */
+  readonly #groupSeqOf = new Map<number, number>()
   /** Primary: per shadow, the age of the oldest entry it has not acknowledged, ms. */
   readonly #lagMs = new Map<MemberId, number>()
   #checkpointing: Promise<void> | undefined
@@ -120,7 +138,9 @@ export class Replica {
     this.#member = new ReplicaGroupMember<HeldOutput>({
       id: init.self,
       config: {
-        members: init.members,
+        // A member joining an existing group (repair) starts as a learner of the current voters.
+        members: init.joining ? init.members.filter((m) => m !== init.self) : init.members,
+        ...(init.joining ? { learners: [init.self] } : {}),
         heartbeatTicks: 1,
         electionTicks: Math.max(2, Math.ceil(electionTimeoutMs / heartbeatMs)),
         maxBatchEntries: 512,
@@ -128,35 +148,36 @@ export class Replica {
       },
       random: init.random ?? Math.random,
       storage: init.loaded,
-      epochStartData: (epoch, _seq, previous) => epochStartFrame(epoch, previous?.data).frame,
+      // After compaction the entry before may be gone: the machine's position then comes from its
+      // checkpoint (config entries are not the machine's and are skipped by the member).
+      epochStartData: (epoch, _seq, previous) =>
+        epochStartFrame(epoch, previous?.data ?? this.#machine.checkpointChain()).frame,
     })
     const checkpoint = init.loaded.checkpoint
     if (checkpoint && checkpoint.seq > 0 && !init.checkpointData) {
       throw new GroupStateError(`the checkpoint of ${init.workload} at ${checkpoint.seq} has no stored data`)
     }
     this.#machine = this.#newMachine(checkpoint && checkpoint.seq > 0 ? init.checkpointData : undefined)
-    this.#fed = checkpoint?.seq ?? 0
+    this.#fed = this.#machine.position
   }
 
   /** Starts ticking. `campaign`: try to become primary at once (the first primary of a new group). */
   start(options: { campaign?: boolean } = {}): void {
     if (options.campaign) this.#member.campaign()
-    const tick = () => {
-      this.#timer = setInterval(() => {
-        this.#member.tick()
-        this.#schedule()
-      }, this.#init.timing.heartbeatMs)
-    }
-    // A member of a brand-new group waits a little before it may campaign, so the member the
-    // placement chose as first primary (the one asked to campaign) wins the first election.
+    // A member of a brand-new group lets its election clock stand still for a while, so the member
+    // the placement chose as first primary (asked to campaign) wins the first election. It still
+    // ticks in any other role: a primary (e.g. handed the role in a drill) must heartbeat.
     const fresh = this.#init.loaded.hardState.epoch === 0 && this.#init.loaded.entries.length === 0
-    if (fresh && !options.campaign) {
-      this.#timer = setTimeout(() => {
-        if (!this.#closed && !this.#failure) tick()
-      }, 2 * this.#init.timing.electionTimeoutMs)
-    } else {
-      tick()
-    }
+    const quietUntil =
+      fresh && !options.campaign
+        ? this.#now() + FRESH_GROUP_QUIET_FACTOR * this.#init.timing.electionTimeoutMs
+        : 0
+    this.#timer = setInterval(() => {
+      const role = this.#member.status().role
+      if (role === 'shadow' && this.#now() < quietUntil && this.#member.status().leader === undefined) return
+      this.#member.tick()
+      this.#schedule()
+    }, this.#init.timing.heartbeatMs)
     this.#schedule()
   }
 
@@ -228,12 +249,27 @@ export class Replica {
   handOver(to?: MemberId): MemberId {
     const status = this.#member.status()
     const target =
-      to ?? [...status.followers].sort((a, b) => b.matchSeq - a.matchSeq).find((f) => f.recentActive)?.member
+      to ??
+      [...status.followers]
+        .sort((a, b) => b.matchSeq - a.matchSeq)
+        .find((f) => f.recentActive && f.membership === 'voter')?.member
     if (target === undefined)
       throw new GroupStateError(`no reachable shadow of ${this.workload} to hand over to`)
     this.#member.transferLeadership(target)
     this.#schedule()
     return target
+  }
+
+  /** Repair, on the primary: a new member joins as a learner (promoted once caught up). */
+  addMember(id: MemberId): void {
+    this.#member.addMember(id)
+    this.#schedule()
+  }
+
+  /** Repair, on the primary: a member gone for good leaves the group. */
+  removeMember(id: MemberId): void {
+    this.#member.removeMember(id)
+    this.#schedule()
   }
 
   async close(): Promise<void> {
@@ -350,17 +386,21 @@ export class Replica {
     this.#liveEpoch = undefined
     this.#machineEnd = undefined
     this.#machine = this.#newMachine(checkpoint)
-    this.#fed = seq
+    this.#fed = this.#machine.position
+    void seq
   }
 
   #apply(entry: Entry): void {
+    // Membership changes are the group's own entries: the machine never sees them.
+    if (entry.kind === 'config') return
     const machineEntry = decodeEntry(entry.data)
-    if (machineEntry.seq !== entry.seq - 1) {
+    if (machineEntry.seq < this.#fed) return
+    if (machineEntry.seq !== this.#fed) {
       throw new GroupStateError(
-        `group entry ${entry.seq} of ${this.workload} carries machine entry ${machineEntry.seq}`,
+        `group entry ${entry.seq} of ${this.workload} carries machine entry ${machineEntry.seq}, ` +
+          `but the machine is at ${this.#fed}`,
       )
     }
-    if (machineEntry.seq < this.#fed) return
     this.#machine.feed(machineEntry)
     this.#fed = machineEntry.seq + 1
     this.#appliedAt.set(entry.seq, this.#now())
@@ -390,6 +430,17 @@ export class Replica {
   async #onGroupEvent(event: GroupEvent): Promise<void> {
     const now = this.#now()
     switch (event.type) {
+      case 'config-changed':
+        this.#init.onEvent({
+          type: 'config-changed',
+          members: event.members,
+          learners: event.learners,
+          committed: event.committed,
+        })
+        return
+      case 'removed':
+        this.#init.onEvent({ type: 'removed' })
+        return
       case 'election-started':
         if (!event.preVote || this.#electionStartedAt === undefined) {
           this.#electionStartedAt ??= now
@@ -420,14 +471,14 @@ export class Replica {
     this.#electionStartedAt = undefined
     this.#stdin = new StdinQueue()
     this.output.rewind()
-    const upto = this.#fed
+    const upto = this.#member.status().appliedSeq
     this.#backlog = []
     const base = this.#init.storage.checkpoint.seq
     const data = base > 0 ? await this.#init.storage.readCheckpointData(base) : undefined
     if (base > 0 && !data)
       throw new GroupStateError(`the checkpoint of ${this.workload} at ${base} has no data`)
     this.#machine = this.#newMachine(data)
-    this.#fed = base
+    this.#fed = this.#machine.position
     this.#deliver(await this.#init.storage.readRange(base + 1, upto))
   }
 
@@ -441,7 +492,10 @@ export class Replica {
       cacheDir: this.#init.cacheDir,
       onLiveEntry: (entry, frame) => this.#propose(entry.seq, frame),
       onLiveOutput: (seq, stream, bytes) => {
-        this.#member.attachOutput(seq + 1, { seq, stream, bytes: bytes.slice() })
+        const groupSeq = this.#groupSeqOf.get(seq)
+        if (groupSeq === undefined)
+          throw new GroupStateError(`output of machine entry ${seq}, which was not proposed`)
+        this.#member.attachOutput(groupSeq, { seq, stream, bytes: bytes.slice() })
         this.#schedule()
       },
       onDigestCheck: (seq, agree, expected, got) => {
@@ -493,11 +547,11 @@ export class Replica {
 
   #propose(machineSeq: number, frame: Uint8Array): void {
     const seq = this.#member.propose(frame)
+    // Group seqs run ahead of machine seqs by the config entries in between: remember which is which.
+    this.#groupSeqOf.set(machineSeq, seq)
+    if (this.#groupSeqOf.size > 1024) this.#groupSeqOf.delete(this.#groupSeqOf.keys().next().value as number)
     this.#proposedAt.set(seq, performance.now())
     this.#init.metrics?.appended(1)
-    if (seq !== machineSeq + 1) {
-      throw new GroupStateError(`machine entry ${machineSeq} became group entry ${seq} of ${this.workload}`)
-    }
     this.#fed = machineSeq + 1
     this.#schedule()
   }

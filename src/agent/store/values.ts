@@ -2,13 +2,16 @@
  * Binary encodings of the store's replica-group values. Fixed-width big-endian numbers, then the
  * variable part; a value that does not decode is reported, never guessed at.
  */
+import { decodeMembership, encodeMembership } from '../group/membership-codec.ts'
 import type { Checkpoint, Entry, EntryKind, HardState } from '../group/types.ts'
 import { readU64, writeU64 } from './keys.ts'
 
 const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
 
-const KINDS: readonly EntryKind[] = ['normal', 'epoch-start']
+const KINDS: readonly EntryKind[] = ['normal', 'epoch-start', 'config']
+/** First byte of a checkpoint record that carries a configuration (a plain record starts with 0x00). */
+const CHECKPOINT_WITH_CONFIG = 0x01
 
 /** A stored value that does not decode; the store turns it into a StoreError naming the key. */
 export class ValueDecodeError extends Error {}
@@ -52,18 +55,54 @@ export function decodeHardState(value: Uint8Array): HardState {
   }
 }
 
-/** seq u64 | epoch u64 | ref */
+/**
+ * Without a configuration (as every store before membership changes wrote it):
+ *   seq u64 | epoch u64 | ref
+ * whose first byte is always 0x00 (a seq is below 2^53). With one:
+ *   0x01 | seq u64 | epoch u64 | configLength u32 | config (membership-codec) | ref
+ */
 export function encodeCheckpoint(cp: Checkpoint): Uint8Array {
-  const out = new Uint8Array(16 + cp.ref.byteLength)
-  writeU64(out, 0, cp.seq)
-  writeU64(out, 8, cp.epoch)
-  out.set(cp.ref, 16)
+  if (cp.members === undefined) {
+    const out = new Uint8Array(16 + cp.ref.byteLength)
+    writeU64(out, 0, cp.seq)
+    writeU64(out, 8, cp.epoch)
+    out.set(cp.ref, 16)
+    return out
+  }
+  const config = encodeMembership({ members: cp.members, learners: cp.learners ?? [] })
+  const out = new Uint8Array(21 + config.byteLength + cp.ref.byteLength)
+  out[0] = CHECKPOINT_WITH_CONFIG
+  writeU64(out, 1, cp.seq)
+  writeU64(out, 9, cp.epoch)
+  new DataView(out.buffer).setUint32(17, config.byteLength)
+  out.set(config, 21)
+  out.set(cp.ref, 21 + config.byteLength)
   return out
 }
 
 export function decodeCheckpoint(value: Uint8Array): Checkpoint {
   if (value.byteLength < 16) throw new ValueDecodeError('checkpoint metadata does not decode')
-  return { seq: readU64(value, 0), epoch: readU64(value, 8), ref: new Uint8Array(value.subarray(16)) }
+  if (value[0] === 0) {
+    return { seq: readU64(value, 0), epoch: readU64(value, 8), ref: new Uint8Array(value.subarray(16)) }
+  }
+  if (value[0] !== CHECKPOINT_WITH_CONFIG || value.byteLength < 21) {
+    throw new ValueDecodeError('checkpoint metadata does not decode')
+  }
+  const length = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(17)
+  if (21 + length > value.byteLength) throw new ValueDecodeError('checkpoint configuration is cut short')
+  let config: ReturnType<typeof decodeMembership>
+  try {
+    config = decodeMembership(value.subarray(21, 21 + length))
+  } catch (err) {
+    throw new ValueDecodeError('checkpoint configuration does not decode', { cause: err })
+  }
+  return {
+    seq: readU64(value, 1),
+    epoch: readU64(value, 9),
+    ref: new Uint8Array(value.subarray(21 + length)),
+    members: config.members,
+    learners: config.learners,
+  }
 }
 
 export function encodeU64(n: number): Uint8Array {

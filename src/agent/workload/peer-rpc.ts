@@ -27,6 +27,8 @@ export const hostRequestSchema = z.strictObject({
   image: z.base64(),
   /** Start an election at once: the placement chose this member as the first primary. */
   campaign: z.boolean().default(false),
+  /** Join an existing group as a learner (repair): the spec lists the voters and this new member. */
+  join: z.boolean().default(false),
 })
 export const nameRequestSchema = z.strictObject({ name })
 export const stopRequestSchema = z.strictObject({ name, keepData: z.boolean() })
@@ -46,6 +48,8 @@ export const replicaReportSchema = z.strictObject({
   commitSeq: z.number(),
   appliedSeq: z.number(),
   lastSeq: z.number(),
+  /** The group's members and learners as this member's latest configuration has them. */
+  members: z.array(z.string()).max(32),
   /** The member's own checkpoint (0: none); its log starts right after it. */
   checkpointSeq: z.number(),
   live: z.boolean(),

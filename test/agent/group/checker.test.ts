@@ -152,3 +152,31 @@ test('a machine restored from a checkpoint continues after it', (t) => {
     ['state-agreement'],
   )
 })
+
+test('a removed member that campaigns or becomes primary is reported, until a configuration has it again', (t) => {
+  const event = (time: number, member: string, e: Extract<HistoryEvent, { type: 'event' }>['event']) =>
+    ({ type: 'event', time, member, event: e }) as const
+  const h = sound()
+  h.push(
+    event(20, 'c', { type: 'removed', seq: 3 }),
+    event(21, 'c', { type: 'election-started', epoch: 3, preVote: true, transfer: false }),
+    { type: 'became-primary', time: 22, member: 'c', epoch: 3, log: [], checkpointSeq: 2 },
+  )
+  t.deepEqual(
+    checkHistory(h).map((v) => v.property),
+    ['removed-member-quiet', 'removed-member-quiet'],
+  )
+  const readded = sound()
+  readded.push(
+    event(20, 'c', { type: 'removed', seq: 3 }),
+    event(21, 'c', {
+      type: 'config-changed',
+      members: ['a', 'b'],
+      learners: ['c'],
+      seq: 9,
+      committed: false,
+    }),
+    event(22, 'c', { type: 'election-started', epoch: 3, preVote: true, transfer: false }),
+  )
+  t.deepEqual(checkHistory(readded), [])
+})

@@ -1,4 +1,4 @@
-import { MemoryStorage, ReplicaGroupMember } from '../../../src/agent/group/index.ts'
+import { type MemberInit, MemoryStorage, ReplicaGroupMember } from '../../../src/agent/group/index.ts'
 import { createPrng } from '../../../src/agent/group/prng.ts'
 import type { GroupConfig, MemberId, Message, PersistedState, Ready } from '../../../src/agent/group/types.ts'
 
@@ -12,13 +12,19 @@ export const CONFIG: Omit<GroupConfig, 'members'> = {
 
 export function makeMember(
   id: MemberId,
-  options: { members?: MemberId[]; storage?: PersistedState; config?: Partial<GroupConfig> } = {},
+  options: {
+    members?: MemberId[]
+    storage?: PersistedState
+    config?: Partial<GroupConfig>
+    epochStartData?: MemberInit['epochStartData']
+  } = {},
 ): ReplicaGroupMember<number> {
   return new ReplicaGroupMember<number>({
     id,
     config: { ...CONFIG, members: options.members ?? ['a', 'b', 'c'], ...options.config },
     random: createPrng(42).next,
     storage: options.storage,
+    epochStartData: options.epochStartData,
   })
 }
 

@@ -1,7 +1,7 @@
 /** The group message codec: every type round-trips, the decoder is strict, and fuzzed input never escapes as another error. */
 import test from 'ava'
 import { createPrng, type Prng } from '../../../src/agent/group/prng.ts'
-import type { Entry, Message } from '../../../src/agent/group/types.ts'
+import type { Checkpoint, Entry, Message } from '../../../src/agent/group/types.ts'
 import {
   decodeMessage,
   encodeMessage,
@@ -50,6 +50,7 @@ const samples: Message[] = [
       [2, 'normal', 0],
       [3, 'epoch-start', 0],
       [3, 'normal', 100],
+      [3, 'config', 12],
       [3, 'normal', 1],
     ]),
     leaderCommit: 40,
@@ -102,6 +103,19 @@ const samples: Message[] = [
     epoch: 4,
     checkpoint: { seq: 500, epoch: 3, ref: bytes(3 * 1024 * 1024) },
   },
+  // With the configuration at the checkpoint.
+  {
+    type: 'install-checkpoint',
+    ...env,
+    epoch: 4,
+    checkpoint: { seq: 500, epoch: 3, ref: bytes(10), members: [A, B, 'm3'], learners: ['m4'] },
+  },
+  {
+    type: 'install-checkpoint',
+    ...env,
+    epoch: 4,
+    checkpoint: { seq: 7, epoch: 1, ref: new Uint8Array(0), members: [A], learners: [] },
+  },
   { type: 'checkpoint-response', ...env, epoch: 4, reject: false, matchSeq: 500 },
   { type: 'checkpoint-response', ...env, epoch: 4, reject: true, matchSeq: 0 },
   // Short ids (the simulation's m1, m2) and non-ASCII ones travel too.
@@ -112,6 +126,10 @@ const samples: Message[] = [
 test('every message type round-trips, edge values, empty and large entries and checkpoints included', (t) => {
   const types = new Set(samples.map((m) => m.type))
   t.is(types.size, 11, 'the samples cover all 11 message types')
+  t.true(
+    samples.some((m) => m.type === 'append' && m.entries.some((e) => e.kind === 'config')),
+    'a config entry travels',
+  )
   for (const m of samples) {
     const encoded = encodeMessage(m)
     t.is(encoded[0], GROUP_WIRE_VERSION)
@@ -152,7 +170,7 @@ function randomMessage(rng: Prng): Message {
       const list: Entry[] = Array.from({ length: count }, (_, i) => ({
         seq: prev.seq + 1 + i,
         epoch: num(),
-        kind: rng.chance(0.1) ? 'epoch-start' : 'normal',
+        kind: rng.chance(0.1) ? 'epoch-start' : rng.chance(0.1) ? 'config' : 'normal',
         data: bytes(rng.chance(0.3) ? 0 : rng.int(300), i),
       }))
       return { type: 'append', ...e, prev, entries: list, leaderCommit: num() }
@@ -180,12 +198,16 @@ function randomMessage(rng: Prng): Message {
       return { type: 'vote-response', ...e, granted: rng.chance(0.5) }
     case 8:
       return { type: 'timeout-now', ...e }
-    case 9:
-      return {
-        type: 'install-checkpoint',
-        ...e,
-        checkpoint: { seq: num(), epoch: num(), ref: bytes(rng.int(200)) },
+    case 9: {
+      const checkpoint: Checkpoint = { seq: num(), epoch: num(), ref: bytes(rng.int(200)) }
+      if (rng.chance(0.5)) {
+        const ids = [...new Set(Array.from({ length: 1 + rng.int(7) }, id))]
+        const split = 1 + rng.int(ids.length)
+        checkpoint.members = ids.slice(0, split)
+        checkpoint.learners = ids.slice(split)
       }
+      return { type: 'install-checkpoint', ...e, checkpoint }
+    }
     default:
       return { type: 'checkpoint-response', ...e, reject: rng.chance(0.5), matchSeq: num() }
   }
@@ -315,8 +337,17 @@ test('the decoder refuses what no encoder produces', (t) => {
   t.is((decodeMessage(raw(3, [...max, 0])) as { epoch: number }).epoch, MAX)
   // Booleans are 0 or 1: a vote-response (8) with granted = 2.
   refuse(raw(8, [1, 2]), /granted is 2, not a boolean/, 'bad boolean')
-  // An append (1) whose entry kind is 2.
-  refuse(raw(1, [1, 0, 0, 0, 1, 1, 2, 0]), /unknown kind/, 'bad entry kind')
+  // An append (1) whose entry kind is 3 (2 is a config entry).
+  t.is((decodeMessage(raw(1, [1, 0, 0, 0, 1, 1, 2, 0])) as { entries: Entry[] }).entries[0]?.kind, 'config')
+  refuse(raw(1, [1, 0, 0, 0, 1, 1, 3, 0]), /unknown kind/, 'bad entry kind')
+  // An install-checkpoint (10): seq 5, epoch 1, empty ref, then its configuration.
+  t.like(decodeMessage(raw(10, [1, 5, 1, 0, 1, 1, 1, 0x61, 0])), {
+    checkpoint: { seq: 5, members: ['a'], learners: [] },
+  })
+  refuse(raw(10, [1, 5, 1, 0]), /ends before its hasConfig/, 'checkpoint without its config flag')
+  refuse(raw(10, [1, 5, 1, 0, 2]), /hasConfig is 2/, 'bad config flag')
+  refuse(raw(10, [1, 5, 1, 0, 1, 0, 0]), /no voting member/, 'checkpoint config without a voter')
+  refuse(raw(10, [1, 5, 1, 0, 1, 1, 1, 0x61, 1, 1, 0x61]), /listed twice/, 'a member twice')
   // An append claiming more entries than its bytes can hold.
   refuse(raw(1, [1, 0, 0, 0, 0xff, 0xff, 0x03]), /claims 65535 entries/, 'oversized entry count')
   // An append whose entry seqs would pass 2^53 - 1.
@@ -366,5 +397,11 @@ test('the encoder refuses messages the format cannot carry', (t) => {
       leaderCommit: 0,
     },
     /entry kind snapshot/,
+  )
+  const cp = { type: 'install-checkpoint', ...env, epoch: 1 }
+  refuse({ ...cp, checkpoint: { seq: 1, epoch: 1, ref: new Uint8Array(0), members: [] } }, /no voting member/)
+  refuse(
+    { ...cp, checkpoint: { seq: 1, epoch: 1, ref: new Uint8Array(0), members: [A], learners: [A] } },
+    /listed twice/,
   )
 })
