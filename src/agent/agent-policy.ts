@@ -36,6 +36,8 @@ export interface AgentPolicyInit {
   audit: AuditLog
   events: { publish(body: ControlEventBody): unknown }
   hostedCount: () => number
+  /** The machine's owner is away (hosts with an idle-only schedule take workloads only then). */
+  ownerIdle?: () => boolean
 }
 
 export class AgentPolicy {
@@ -71,7 +73,7 @@ export class AgentPolicy {
       org: c.org ?? '',
       site: c.site,
       labels: { ...c.labels },
-      idle: true,
+      idle: this.#init.ownerIdle?.() ?? true,
       load: {
         hostedWorkloads: this.#init.hostedCount(),
         committedMemoryMiB: 0,

@@ -26,7 +26,7 @@ import { instrumentInWorker } from '../replay/wasm/index.ts'
 import { AgentPolicy } from './agent-policy.ts'
 import type { AgentConfig } from './config/index.ts'
 import { dataDirLayout, prepareDataDir } from './config/index.ts'
-import type { ControlAddress, ControlEventBody } from './control/api-types.ts'
+import type { ControlAddress, ControlEventBody, FailoverInfo } from './control/api-types.ts'
 import { ControlServer, EventHub } from './control/index.ts'
 import { AgentHandlers } from './control-handlers.ts'
 import type { Message } from './group/types.ts'
@@ -39,6 +39,7 @@ import {
   silentLogger,
   type UnderstudyMetrics,
 } from './observability/index.ts'
+import { OwnerActivity } from './owner-activity.ts'
 import { hostPolicyFromConfig } from './policy-gate.ts'
 import { Replica, type ReplicaEvent, type ReplicaMetrics } from './replica/replica.ts'
 import { AgentStore, type GroupStorage } from './store/index.ts'
@@ -78,9 +79,7 @@ export interface Hosted {
   /** The verified manifest: its data policy governs where this workload's entries may go. */
   manifest: Manifest
   replica: Replica
-  lastFailover:
-    | { at: number; from: string | undefined; to: string; epoch: number; tookMs: number }
-    | undefined
+  lastFailover: FailoverInfo | undefined
   /** Replaces members gone for longer than the grace period, while this replica is primary. */
   repair: RepairMonitor
   storage: GroupStorage
@@ -103,6 +102,10 @@ export class Agent {
 
   #refresh: NodeJS.Timeout | undefined
   #repairTimer: NodeJS.Timeout | undefined
+  #ownerTimer: NodeJS.Timeout | undefined
+  readonly #owner: OwnerActivity
+  #ownerWasActive = false
+  #handingOff = false
   readonly metrics: UnderstudyMetrics
   #metricsServer: MetricsServer | undefined
   readonly #shutdown = new AbortController()
@@ -118,6 +121,7 @@ export class Agent {
   ) {
     this.config = config
     this.metrics = metrics
+    this.#owner = new OwnerActivity(config.dataDir)
     this.events = events
     this.policy = policy
     this.node = node
@@ -136,6 +140,7 @@ export class Agent {
     let node: MeshNode
     const events = new EventHub()
     const metrics = createMetrics({ version: AGENT_VERSION })
+    const owner = new OwnerActivity(config.dataDir)
     let policy: AgentPolicy
     try {
       policy = await AgentPolicy.open({
@@ -144,6 +149,7 @@ export class Agent {
         audit: store.audit,
         events,
         hostedCount: () => agent?.hosted.size ?? 0,
+        ownerIdle: () => !owner.active(),
       })
       const gater = policy.gate.connectionGater()
       node = await createMeshNode({
@@ -188,6 +194,7 @@ export class Agent {
       }
       agent.#refresh = setInterval(() => void agent!.candidates().catch(() => {}), 10_000)
       void agent.candidates().catch(() => {})
+      agent.#ownerTimer = setInterval(() => void agent!.#watchOwner(), 1000)
       agent.#repairTimer = setInterval(
         () => {
           for (const h of agent!.hosted.values()) void h.repair.check()
@@ -227,6 +234,7 @@ export class Agent {
     this.#closing ??= (async () => {
       clearInterval(this.#refresh)
       clearInterval(this.#repairTimer)
+      clearInterval(this.#ownerTimer)
       this.#shutdown.abort()
       await this.#control?.close()
       await Promise.allSettled([...this.hosted.values()].map((h) => h.replica.close()))
@@ -357,16 +365,17 @@ export class Agent {
     return {
       now: Date.now,
       graceMs: this.config.replication.repairGraceMs,
-      place: async (exclude) => {
-        const candidates = (await this.candidates()).filter((c) => !exclude.includes(c.peerId.toString()))
-        const st = hosted.replica.status()
-        const keep = st.members
-          .filter((m) => exclude.includes(m))
-          .map((m) => ({ peerId: m, site: hosted.spec.sites[m] ?? 'unknown' }))
+      place: async (exclude, keep) => {
+        const all = await this.candidates()
+        const candidates = all.filter((c) => !exclude.includes(c.peerId.toString()))
+        const sites = new Map([
+          [this.peerId, this.site],
+          ...all.map((c) => [c.peerId.toString(), c.status.site] as [string, string]),
+        ])
         const { placement } = await this.policy.gate.placeReplicas({
           manifest: hosted.manifest,
           candidates: candidates.map(candidateStatusOf),
-          keep: keep.filter((k) => this.#aliveish(hosted, k.peerId)),
+          keep: keep.map((m) => ({ peerId: m, site: sites.get(m) ?? hosted.spec.sites[m] ?? 'unknown' })),
           allowPartial: true,
         })
         return placement.chosen[0]
@@ -390,12 +399,6 @@ export class Agent {
         this.log.info({ workload: name, phase, peerId, reason }, 'repair')
       },
     }
-  }
-
-  /** Not the member being replaced: it answered recently as this primary sees it. */
-  #aliveish(hosted: Hosted, peer: string): boolean {
-    if (peer === this.peerId) return true
-    return hosted.replica.status().followers.find((f) => f.member === peer)?.recentActive ?? false
   }
 
   /** The group's configuration changed: the spec follows it, so messages, ps and asks go to the right peers. */
@@ -521,6 +524,7 @@ export class Agent {
       lastSeq: s.lastSeq,
       checkpointSeq: s.checkpointSeq,
       members: [...s.members, ...s.learners],
+      lastFailover: hosted.lastFailover ?? null,
       live: s.live,
       uptimeMs: Date.now() - hosted.replica.startedAt,
       digest: s.lastDigest === undefined ? 'unknown' : s.lastDigest.agree ? 'agree' : 'diverged',
@@ -599,6 +603,18 @@ export class Agent {
         const read = hosted.replica.output.read(req.from, 256 * 1024)
         return { ...read, ended: hosted.replica.output.ended && read.next >= hosted.replica.output.length }
       },
+      [TOPICS.leave]: async (from, bytes) => {
+        const { name } = decodeJson(nameRequestSchema, bytes, 'leave request')
+        const hosted = await this.#checkAsker(name, from, 'leave')
+        if (hosted.replica.status().role !== 'primary') {
+          throw new NotPrimaryError(
+            `this replica of ${name} is not the primary`,
+            hosted.replica.status().leader,
+          )
+        }
+        hosted.repair.evict(from)
+        return { ok: true }
+      },
       [TOPICS.checkpoint]: async (from, bytes) => {
         const req = decodeJson(checkpointRequestSchema, bytes, 'checkpoint request')
         const hosted = await this.#checkAsker(req.name, from, 'checkpoint')
@@ -622,6 +638,43 @@ export class Agent {
         await this.#checkAsker(req.name, from, 'failover')
         return this.drillFailover(req.name, req.to)
       },
+    }
+  }
+
+  /**
+   * The owner came back to an idle-only host: its replicas go elsewhere without losing anything. A
+   * primary hands its role over first (the failover drill); as a shadow it asks the primary to
+   * replace it, which repair does as for a dead member (new host first, then removal).
+   */
+  async #watchOwner(): Promise<void> {
+    const active = this.#owner.active()
+    if (active !== this.#ownerWasActive) {
+      this.#ownerWasActive = active
+      this.log.info({ ownerActive: active }, active ? 'the owner is using this machine' : 'the owner left')
+      this.publish({ type: 'peer', peerId: this.peerId, state: active ? 'busy' : 'idle' })
+      void this.candidates().catch(() => {})
+    }
+    if (!active || !this.config.hostPolicy.schedule.idleOnly || this.#handingOff) return
+    this.#handingOff = true
+    try {
+      for (const hosted of [...this.hosted.values()]) {
+        const name = hosted.spec.name
+        const st = hosted.replica.status()
+        try {
+          if (st.role === 'primary') {
+            await this.drillFailover(name, undefined)
+            this.log.info({ workload: name }, 'handed the primary role off: the owner is back')
+            continue
+          }
+          if (st.leader && st.leader !== this.peerId) {
+            await this.ask(st.leader, TOPICS.leave, { name }, { timeoutMs: 5000 })
+          }
+        } catch (err) {
+          this.log.warn({ err, workload: name }, 'could not hand a replica off yet; trying again')
+        }
+      }
+    } finally {
+      this.#handingOff = false
     }
   }
 
@@ -714,7 +767,14 @@ export class Agent {
       const s = hosted.replica.status()
       if (s.role !== 'primary' && s.leader === target) {
         const tookMs = performance.now() - started
-        hosted.lastFailover = { at: Date.now(), from: this.peerId, to: target, epoch: s.epoch, tookMs }
+        hosted.lastFailover = {
+          at: Date.now(),
+          from: this.peerId,
+          to: target,
+          epoch: s.epoch,
+          tookMs,
+          reason: 'drill',
+        }
         return { from: this.peerId, to: target, epoch: s.epoch, tookMs }
       }
       await new Promise((r) => setTimeout(r, 10))
@@ -900,6 +960,7 @@ export class Agent {
             to: this.peerId,
             epoch: event.epoch,
             tookMs,
+            reason: event.drill ? 'drill' : 'failure',
           }
         }
         this.log.info({ workload, ...event }, 'promoted: the guest runs live here')
@@ -1004,7 +1065,7 @@ export class Agent {
       labels: { ...this.config.labels },
       cpu: { cores: availableParallelism(), free: availableParallelism() },
       memory: { totalBytes: totalmem(), freeBytes: freemem() },
-      ownerIdle: true,
+      ownerIdle: !this.#owner.active(),
       workloads: [...this.hosted.values()].map((h) => ({ id: h.spec.name, role: h.replica.role })),
       version: AGENT_VERSION,
       hostPolicy: hostPolicyFromConfig(this.config.hostPolicy),

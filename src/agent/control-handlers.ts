@@ -424,7 +424,6 @@ export class AgentHandlers implements ControlHandlers {
           : reachable < spec.replicasWanted
             ? 'degraded'
             : 'running'
-    const hosted = this.#agent.hosted.get(name)
     return {
       name,
       owner: spec.owner,
@@ -436,7 +435,12 @@ export class AgentHandlers implements ControlHandlers {
       committedSeq: primaryReport?.commitSeq ?? Math.max(0, ...replicas.map((r) => r.committedSeq)),
       startedAt: spec.createdAt,
       uptimeMs: Date.now() - spec.createdAt,
-      lastFailover: hosted?.lastFailover ? { ...hosted.lastFailover, reason: 'failure' as const } : undefined,
+      // The newest of what the members report (each knows when the role moved to it).
+      lastFailover: [...reports.values()]
+        .map((r) => r.lastFailover)
+        .filter((f) => f !== null)
+        .map((f) => ({ ...f, from: f.from }))
+        .sort((a, b) => b.at - a.at)[0],
     }
   }
 

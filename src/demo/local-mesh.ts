@@ -39,6 +39,8 @@ export interface ClusterOptions {
   metrics?: boolean
   /** A member silent this long is replaced (default 5 minutes, as for real agents). */
   repairGraceMs?: number
+  /** Hosts take replicas only while their owner is away (`<dataDir>/owner-active` absent). */
+  idleOnly?: boolean
   /** Where the cluster's temp directory is made (default: the OS temp directory). */
   parentDir?: string
   /** Aborting it ends a start or restart under way (its processes killed); close() is still the caller's. */
@@ -62,6 +64,7 @@ export class Cluster {
       logLevel: 'info',
       metrics: false,
       repairGraceMs: 300_000,
+      idleOnly: false,
       ...rest,
     }
     this.#signal = signal
@@ -164,7 +167,7 @@ export class Cluster {
         repairGraceMs: this.#options.repairGraceMs,
       },
       // A lab of one person's machines: every user's workloads are welcome.
-      hostPolicy: { allowUsers: ['*'] },
+      hostPolicy: { allowUsers: ['*'], schedule: { idleOnly: this.#options.idleOnly } },
       metrics: { enabled: this.#options.metrics, host: '127.0.0.1', port: 0 },
       log: { level: this.#options.logLevel, format: 'json' },
     }

@@ -1,6 +1,7 @@
 /** One line of words for each control event, and how loud it should look. */
 import type { ControlEvent } from './api.ts'
 import { duration, shortId } from './format.ts'
+import type { FeedItem } from './state.ts'
 
 export type Tone = 'plain' | 'good' | 'notice' | 'warn' | 'bad'
 
@@ -11,8 +12,14 @@ export interface EventText {
   tone: Tone
 }
 
-export function describeEvent(e: ControlEvent): EventText {
+export function describeEvent(e: FeedItem): EventText {
   switch (e.type) {
+    case 'observed-primary':
+      return {
+        kind: 'failover',
+        text: `${e.workload}: ${shortId(e.peerId)} is primary at epoch ${e.epoch} (was ${shortId(e.previous)})`,
+        tone: 'good',
+      }
     case 'election':
       return {
         kind: 'election',

@@ -18,7 +18,9 @@ export { type Effect, initialUi, navigate, type Pane, type UiContext, type UiSta
 export {
   type ActionOutcome,
   type Connection,
+  type FeedItem,
   initialState,
+  type ObservedPrimary,
   reduce,
   type StreamStatus,
   type TuiAction,

@@ -25,6 +25,23 @@ export type Connection =
       failures: number
     }
 
+/**
+ * A change of primary the TUI saw between two polls. An agent reports elections and promotions only
+ * where they happen, so the agent this TUI watches may say nothing of a failover elsewhere in the group.
+ */
+export interface ObservedPrimary {
+  type: 'observed-primary'
+  id: string
+  time: number
+  workload: string
+  peerId: string
+  epoch: number
+  previous: string
+}
+
+/** A line of the feed: an event from the agent, or a change the polls revealed. */
+export type FeedItem = ControlEvent | ObservedPrimary
+
 /** The live event stream, which reconnects by itself. */
 export type StreamStatus = { state: 'connecting' } | { state: 'live' } | { state: 'down'; error: string }
 
@@ -55,8 +72,10 @@ export interface TuiState {
   peers: readonly PeerInfo[]
   workloads: readonly WorkloadSummary[]
   /** The live feed, oldest first, at most `maxEvents`. */
-  events: readonly ControlEvent[]
+  events: readonly FeedItem[]
   maxEvents: number
+  /** The newest primary known per workload (from polls and promotions), to notice a change. */
+  primaries: ReadonlyMap<string, { peerId: string; epoch: number }>
   detail: Loadable<WorkloadDetail> | undefined
   explain: Loadable<Explanation> | undefined
   action: ActionOutcome | undefined
@@ -96,6 +115,7 @@ export function initialState(now: number, maxEvents = DEFAULT_MAX_EVENTS): TuiSt
     workloads: [],
     events: [],
     maxEvents,
+    primaries: new Map(),
     detail: undefined,
     explain: undefined,
     action: undefined,
@@ -104,8 +124,9 @@ export function initialState(now: number, maxEvents = DEFAULT_MAX_EVENTS): TuiSt
 
 export function reduce(state: TuiState, action: TuiAction): TuiState {
   switch (action.type) {
-    case 'poll-ok':
-      return {
+    case 'poll-ok': {
+      const { primaries, observed } = observePrimaries(state, action.workloads, action.at)
+      const next: TuiState = {
         ...state,
         connection:
           state.connection.state === 'connected'
@@ -115,7 +136,10 @@ export function reduce(state: TuiState, action: TuiAction): TuiState {
         status: same(state.status, action.status) ? state.status : action.status,
         peers: share(state.peers, action.peers, (p) => p.peerId),
         workloads: share(state.workloads, action.workloads, (w) => w.name),
+        primaries,
       }
+      return observed.reduce(appendEvent, next)
+    }
     case 'poll-failed': {
       const prev = state.connection
       return {
@@ -135,7 +159,9 @@ export function reduce(state: TuiState, action: TuiAction): TuiState {
     case 'stream-down':
       return { ...state, stream: { state: 'down', error: action.error } }
     case 'event':
-      return appendEvent(state, action.event)
+      return action.event.type === 'promotion'
+        ? promoted(state, action.event)
+        : appendEvent(state, action.event)
     case 'detail-open':
       return state.detail?.name === action.name
         ? state
@@ -167,8 +193,55 @@ export function reduce(state: TuiState, action: TuiAction): TuiState {
   }
 }
 
+/**
+ * The primaries of this poll, and a feed line for each workload whose primary moved to another peer in
+ * a newer epoch since the last poll or promotion (not on the first poll: that change is not news).
+ */
+function observePrimaries(
+  state: TuiState,
+  workloads: readonly WorkloadSummary[],
+  at: number,
+): { primaries: TuiState['primaries']; observed: ObservedPrimary[] } {
+  const primaries = new Map<string, { peerId: string; epoch: number }>()
+  const observed: ObservedPrimary[] = []
+  for (const w of workloads) {
+    const known = state.primaries.get(w.name)
+    // During an election there is no primary: the last one stays known.
+    if (w.primary === undefined || (known !== undefined && w.epoch <= known.epoch)) {
+      if (known !== undefined) primaries.set(w.name, known)
+      continue
+    }
+    primaries.set(w.name, { peerId: w.primary, epoch: w.epoch })
+    if (known !== undefined && known.peerId !== w.primary && state.lastPollAt !== undefined) {
+      observed.push({
+        type: 'observed-primary',
+        id: `observed:${w.name}:${w.epoch}`,
+        time: at,
+        workload: w.name,
+        peerId: w.primary,
+        epoch: w.epoch,
+        previous: known.peerId,
+      })
+    }
+  }
+  return { primaries, observed }
+}
+
+/** The agent's own promotion replaces what a poll may have noticed first, and makes it known. */
+function promoted(state: TuiState, event: Extract<ControlEvent, { type: 'promotion' }>): TuiState {
+  const known = state.primaries.get(event.workload)
+  const primaries =
+    known === undefined || event.epoch > known.epoch
+      ? new Map(state.primaries).set(event.workload, { peerId: event.peerId, epoch: event.epoch })
+      : state.primaries
+  const events = state.events.filter(
+    (e) => !(e.type === 'observed-primary' && e.workload === event.workload && e.epoch === event.epoch),
+  )
+  return appendEvent({ ...state, primaries, events }, event)
+}
+
 /** Adds an event to the feed once (a resumed stream may repeat one), dropping the oldest past the cap. */
-function appendEvent(state: TuiState, event: ControlEvent): TuiState {
+function appendEvent(state: TuiState, event: FeedItem): TuiState {
   const events = state.events
   for (let i = events.length - 1; i >= 0 && i >= events.length - 64; i--) {
     if (events[i]!.id === event.id) return state

@@ -16,6 +16,11 @@ export interface TuiStoreInit {
   pollMs?: number | undefined
   /** Backoff while it does not: first wait, doubled up to max (default 250 ms .. 5 s). */
   retry?: { initialMs?: number | undefined; maxMs?: number | undefined } | undefined
+  /**
+   * How long a failover or stop may take before the TUI gives up waiting (default 60 s): the agent may
+   * first wait out an election, then for the new primary to go live, far longer than a poll.
+   */
+  actionTimeoutMs?: number | undefined
   /** Recent events to show on start (default 100). */
   backlog?: number | undefined
   /** Events kept in the feed (default 500). */
@@ -25,6 +30,7 @@ export interface TuiStoreInit {
 
 const DEFAULT_POLL_MS = 1_000
 const DEFAULT_RETRY = { initialMs: 250, maxMs: 5_000 }
+const DEFAULT_ACTION_TIMEOUT_MS = 60_000
 /** Several events often come together (election, promotion): one poll after the burst is enough. */
 const EVENT_POLL_DELAY_MS = 50
 
@@ -33,6 +39,7 @@ export class TuiStore {
   readonly #pollMs: number
   readonly #retry: { initialMs: number; maxMs: number }
   readonly #backlog: number
+  readonly #actionTimeoutMs: number
   readonly #now: () => number
   readonly #listeners = new Set<() => void>()
   #state: TuiState
@@ -53,6 +60,7 @@ export class TuiStore {
       maxMs: init.retry?.maxMs ?? DEFAULT_RETRY.maxMs,
     }
     this.#backlog = init.backlog ?? 100
+    this.#actionTimeoutMs = init.actionTimeoutMs ?? DEFAULT_ACTION_TIMEOUT_MS
     this.#now = init.now ?? Date.now
     this.#state = initialState(this.#now(), init.maxEvents)
   }
@@ -116,7 +124,7 @@ export class TuiStore {
   /** Drills a failover of `name` to its most caught-up shadow; the outcome lands in state.action. */
   failover(name: string): Promise<void> {
     return this.#act('failover', name, async (signal) => {
-      const r = await this.#client.failover(name, {}, { signal })
+      const r = await this.#client.failover(name, {}, { signal, timeoutMs: this.#actionTimeoutMs })
       return `failover of ${name}: ${shortId(r.from)} → ${shortId(r.to)} at epoch ${r.epoch}, took ${duration(r.tookMs)}`
     })
   }
@@ -124,7 +132,7 @@ export class TuiStore {
   /** Stops `name` (its stored data is deleted, as `understudy stop` does by default). */
   stopWorkload(name: string): Promise<void> {
     return this.#act('stop', name, async (signal) => {
-      const r = await this.#client.stop(name, {}, { signal })
+      const r = await this.#client.stop(name, {}, { signal, timeoutMs: this.#actionTimeoutMs })
       return `${name} is ${r.state}`
     })
   }

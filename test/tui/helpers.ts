@@ -31,6 +31,13 @@ export async function launch(client: ControlClient, name: string, replicas = 3) 
 
 export type Rendered = ReturnType<typeof render> & { store: TuiStore; quits: number[] }
 
+/** How the rendered TUI talks to its agent: real agents ask their peers, and need longer than the fake. */
+export interface TuiTiming {
+  pollMs?: number
+  /** Each call to the agent gives up after this long. */
+  timeoutMs?: number
+}
+
 /**
  * Renders the TUI against the agent at `address` in a terminal of `columns` × `rows`. ink-testing-library's
  * stdout is 100 columns wide and has no rows: both are set on it and announced with a resize, as a terminal does.
@@ -39,9 +46,10 @@ export function renderTui(
   t: ExecutionContext,
   address: ControlAddress,
   size: { columns: number; rows: number } = { columns: 80, rows: 24 },
+  timing: TuiTiming = {},
 ): Rendered {
-  const client = new ControlClient(address, { timeoutMs: 2_000, retry: FAST.retry })
-  const store = new TuiStore({ client, pollMs: FAST.pollMs, retry: FAST.retry })
+  const client = new ControlClient(address, { timeoutMs: timing.timeoutMs ?? 2_000, retry: FAST.retry })
+  const store = new TuiStore({ client, pollMs: timing.pollMs ?? FAST.pollMs, retry: FAST.retry })
   const quits: number[] = []
   store.start()
   const r = render(h(App, { store, where: label(address), onQuit: () => quits.push(Date.now()) }))

@@ -4,44 +4,16 @@
  * send-keys, the screen comes back with capture-pane. A failover drilled from the keyboard must show
  * up on screen, with every row where it belongs.
  */
-import { execFile, spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import test, { type ExecutionContext } from 'ava'
 import { launch, startAgent } from './helpers.ts'
+import { hasTmux, privateTmux, quote, SESSION, waitForPane } from './tmux-pane.ts'
 
-const run = promisify(execFile)
-const hasTmux = spawnSync('tmux', ['-V']).status === 0
 if (!hasTmux)
   console.warn('tmux is not installed (scripts/install-deps.sh installs it): skipping the tmux test')
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const fixture = fileURLToPath(new URL('./fixtures/tui.ts', import.meta.url))
-const SESSION = 'tui'
-
-/** A private tmux server (its own socket name), so nothing of the user's tmux is touched. */
-function tmux(server: string) {
-  return async (...args: string[]) => (await run('tmux', ['-L', server, '-f', '/dev/null', ...args])).stdout
-}
-
-const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
-
-/** Polls the pane until `ok` holds, failing with what it shows after `ms`. */
-async function waitForPane(
-  tx: ReturnType<typeof tmux>,
-  what: string,
-  ok: (screen: string) => boolean,
-  ms = 30_000,
-): Promise<string> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const screen = (await tx('capture-pane', '-p', '-t', SESSION)).replace(/\n+$/, '')
-    if (ok(screen)) return screen
-    if (Date.now() > deadline) throw new Error(`the pane never showed ${what}; it shows:\n${screen}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
 
 const kvRow = (screen: string) => screen.split('\n').find((l) => /^.kv\s+running/.test(l)) ?? ''
 
@@ -61,7 +33,7 @@ function assertLaidOut(t: ExecutionContext, screen: string) {
   async (t) => {
     const { address, client } = await startAgent(t)
     await launch(client, 'kv')
-    const tx = tmux(`understudy-tui-${process.pid}-${randomBytes(4).toString('hex')}`)
+    const tx = privateTmux('tui')
     // With CI set, Ink prints only the final frame: the pane must look like a terminal.
     const command =
       `env -u CI -u CONTINUOUS_INTEGRATION ${quote(process.execPath)} ${quote(fixture)} ` +
@@ -83,7 +55,7 @@ function assertLaidOut(t: ExecutionContext, screen: string) {
       const after = await waitForPane(
         tx,
         'the promotion and the new primary',
-        (s) => s.includes('promotion') && /peer-1\s+2\s/.test(kvRow(s)),
+        (s) => s.includes('promotion') && /peer-1\s+site-1\s+2\s/.test(kvRow(s)),
       )
       t.regex(after, /promotion\s+kv: peer-1 is primary at epoch 2, took 42ms/)
       t.regex(after, /failover of kv: peer-0 → peer-1 at epoch 2, took 42ms/)

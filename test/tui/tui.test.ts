@@ -23,8 +23,10 @@ test('renders workloads and peers at 80 columns without a line past 80', async (
     (_, all) => all.includes('web-frontend') && all.includes('12D3KooWOther') && all.includes('events live'),
     'both workloads, the peers and a live event stream',
   )
-  t.truthy(lines.find((l) => /NAME\s+STATE\s+REPL\s+PRIMARY\s+EPOCH\s+COMMIT\s+MAX LAG\s+DIGEST/.test(l)))
-  t.regex(rowOf(lines, 'kv') ?? '', /kv\s+running\s+3\/3\s+peer-0\s+1\s+0\s+0e\/0ms\s+ok/)
+  t.truthy(
+    lines.find((l) => /NAME\s+STATE\s+REPL\s+PRIMARY\s+SITE\s+EPOCH\s+COMMIT\s+MAX LAG\s+DIGEST/.test(l)),
+  )
+  t.regex(rowOf(lines, 'kv') ?? '', /kv\s+running\s+3\/3\s+peer-0\s+site-0\s+1\s+0\s+0e\/0ms\s+ok/)
   t.truthy(lines.find((l) => /12D3KooWOther\s+lab-b\s+physics\s+idle\s+8\s+12G\/16G\s+1\.5ms/.test(l)))
   t.truthy(
     lines.find((l) => l.includes('12D3KooWSelf *')),
@@ -72,7 +74,8 @@ test('a promotion pushed through the server appears in the feed, and the primary
   t.is(moved.to, 'peer-1')
   const lines = await waitForScreen(
     r,
-    (l, all) => all.includes('promotion') && /kv\s+running\s+3\/3\s+peer-1\s+2/.test(rowOf(l, 'kv') ?? ''),
+    (l, all) =>
+      all.includes('promotion') && /kv\s+running\s+3\/3\s+peer-1\s+site-1\s+2/.test(rowOf(l, 'kv') ?? ''),
     'the promotion and the new primary',
   )
   t.truthy(lines.find((l) => /promotion\s+kv: peer-1 is primary at epoch 2, took 42ms/.test(l)))
@@ -156,7 +159,7 @@ test('a failover drill asks first and calls the failover route only after y', as
   const lines = await waitForText(r, 'failover of kv: peer-0 → peer-1 at epoch 2, took 42ms')
   t.is(failovers(), 1)
   t.falsy(lines.find((l) => l.includes('Drill a failover')))
-  await waitForScreen(r, (l) => /peer-1\s+2\s/.test(rowOf(l, 'kv') ?? ''), 'the new primary')
+  await waitForScreen(r, (l) => /peer-1\s+site-1\s+2\s/.test(rowOf(l, 'kv') ?? ''), 'the new primary')
 
   r.stdin.write(KEYS.enter)
   const detail = await waitForText(

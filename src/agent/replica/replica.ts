@@ -37,6 +37,8 @@ export type ReplicaEvent =
   | {
       type: 'promoted'
       epoch: number
+      /** Handed the role on purpose (the failover drill, an owner coming back), not after a failure. */
+      drill: boolean
       /** Last word from the old primary to the election starting (undefined for a new group or a drill). */
       detectionMs: number | undefined
       electionMs: number
@@ -113,6 +115,7 @@ export class Replica {
   #fed = 0
   #lastLeaderContact: number | undefined
   #electionStartedAt: number | undefined
+  #electionByTransfer = false
   #detectionMs: number | undefined
   #becamePrimaryAt: number | undefined
   #liveEpoch: number | undefined
@@ -419,6 +422,7 @@ export class Replica {
       this.#init.onEvent({
         type: 'promoted',
         epoch: status.epoch,
+        drill: this.#electionByTransfer,
         detectionMs: this.#detectionMs,
         electionMs:
           (this.#becamePrimaryAt ?? now) - (this.#electionStartedAt ?? this.#becamePrimaryAt ?? now),
@@ -444,6 +448,7 @@ export class Replica {
       case 'election-started':
         if (!event.preVote || this.#electionStartedAt === undefined) {
           this.#electionStartedAt ??= now
+          this.#electionByTransfer = event.transfer
           this.#detectionMs =
             event.transfer || this.#lastLeaderContact === undefined
               ? undefined

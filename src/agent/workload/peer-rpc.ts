@@ -17,6 +17,8 @@ export const TOPICS = {
   logs: 'workload/logs/1',
   failover: 'workload/failover/1',
   checkpoint: 'workload/checkpoint/1',
+  /** A member asks the primary to replace it (its owner is back, a cap was hit). */
+  leave: 'workload/leave/1',
 } as const
 
 const name = z.string().min(1).max(63)
@@ -67,6 +69,17 @@ export const replicaReportSchema = z.strictObject({
     }),
   ),
   ended: z.string().nullable(),
+  /** The last time the primary role moved to this member. */
+  lastFailover: z
+    .strictObject({
+      at: z.number(),
+      from: z.string().optional(),
+      to: z.string(),
+      epoch: z.number(),
+      reason: z.enum(['drill', 'failure', 'lost-quorum']),
+      tookMs: z.number(),
+    })
+    .nullable(),
 })
 export type ReplicaReport = z.infer<typeof replicaReportSchema>
 

@@ -12,8 +12,14 @@ export interface RepairActions {
   now(): number
   /** How long a member may stay silent before it is replaced (config replication.repairGraceMs). */
   graceMs: number
-  /** Finds a host for one more replica, not one of `exclude`; undefined when policy allows none. */
-  place(exclude: readonly string[]): Promise<{ peerId: string; site: string } | undefined>
+  /**
+   * Finds a host for one more replica, not one of `exclude`, keeping the members in `keep`; undefined
+   * when policy allows none.
+   */
+  place(
+    exclude: readonly string[],
+    keep: readonly string[],
+  ): Promise<{ peerId: string; site: string } | undefined>
   /** Asks `peer` to start a replica that joins the group as a learner. */
   startJoiner(peer: string): Promise<void>
   report(phase: 'started' | 'done' | 'failed', peerId: string, reason: string): void
@@ -27,12 +33,19 @@ export class RepairMonitor {
   readonly #lastActive = new Map<MemberId, number>()
   /** The member being replaced, and by whom. */
   #replacing: { dead: MemberId; joiner: MemberId | undefined } | undefined
+  /** Members that asked to leave (their owner came back, a cap was hit): replaced as if gone. */
+  readonly #leaving = new Set<MemberId>()
   #busy = false
 
   constructor(replica: Replica, replicasWanted: number, actions: RepairActions) {
     this.#replica = replica
     this.#wanted = replicasWanted
     this.#actions = actions
+  }
+
+  /** `member` asked to be replaced (it is alive, but its host no longer wants the replica). */
+  evict(member: MemberId): void {
+    this.#leaving.add(member)
   }
 
   /** One look at the group; does at most one step. Only acts while this replica is the primary. */
@@ -50,7 +63,10 @@ export class RepairMonitor {
       if (f?.recentActive || !this.#lastActive.has(id)) this.#lastActive.set(id, now)
     }
     if (st.transferringTo !== undefined || st.pendingConfigSeq !== undefined) return
-    const gone = (id: MemberId) => now - (this.#lastActive.get(id) ?? now) >= this.#actions.graceMs
+    for (const id of this.#leaving)
+      if (!st.members.includes(id) && !st.learners.includes(id)) this.#leaving.delete(id)
+    const gone = (id: MemberId) =>
+      this.#leaving.has(id) || now - (this.#lastActive.get(id) ?? now) >= this.#actions.graceMs
     this.#busy = true
     try {
       const deadLearner = st.learners.find(gone)
@@ -70,7 +86,8 @@ export class RepairMonitor {
         return
       }
       if (st.members.length <= this.#wanted) {
-        const host = await this.#actions.place([...st.members, ...st.learners])
+        const keep = st.members.filter((id) => id !== dead && !gone(id))
+        const host = await this.#actions.place([...st.members, ...st.learners], keep)
         if (!host) {
           this.#actions.report('failed', dead, 'no agent that policy allows can take its place')
           return

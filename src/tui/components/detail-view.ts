@@ -4,9 +4,10 @@
  */
 import { Box } from 'ink'
 import { createElement as h, type ReactElement } from 'react'
-import type { ControlEvent, WorkloadDetail, WorkloadSummary } from '../api.ts'
+import type { WorkloadDetail, WorkloadSummary } from '../api.ts'
 import { clock, duration, shortId, truncate } from '../format.ts'
 import { allocateRows } from '../layout.ts'
+import type { FeedItem } from '../state.ts'
 import type { Line } from './lines.ts'
 import { Lines } from './lines.ts'
 import type { ViewProps } from './main-view.ts'
@@ -39,12 +40,19 @@ export function detailLayout(
   return { replicas: replicas!, policy: policy!, events: ev! }
 }
 
-/** The open workload's recent events, oldest first: the agent's list once loaded, the feed's until then. */
-export function detailEvents(state: ViewProps['state']): readonly ControlEvent[] {
+/**
+ * The open workload's recent events, oldest first: the agent's list once loaded (with the failovers the
+ * polls noticed, which the agent may not have seen itself), the feed's until then.
+ */
+export function detailEvents(state: ViewProps['state']): readonly FeedItem[] {
   const name = state.detail?.name
   const loaded = state.detail?.data?.recentEvents
-  if (loaded) return loaded
-  return state.events.filter((e) => 'workload' in e && e.workload === name)
+  const mine = state.events.filter((e) => 'workload' in e && e.workload === name)
+  if (!loaded) return mine
+  const promoted = new Set(loaded.flatMap((e) => (e.type === 'promotion' ? [e.epoch] : [])))
+  const observed = mine.filter((e) => e.type === 'observed-primary' && !promoted.has(e.epoch))
+  if (observed.length === 0) return loaded
+  return [...loaded, ...observed].sort((a, b) => a.time - b.time)
 }
 
 export function DetailView({ state, ui, width, height }: ViewProps): ReactElement {
@@ -99,7 +107,7 @@ export function DetailView({ state, ui, width, height }: ViewProps): ReactElemen
   const failover: Line = {
     key: 'd-failover',
     text: f
-      ? ` Last failover ${clock(f.at)} (${f.reason}): ${shortId(f.from)} → ${shortId(f.to)} at epoch ${f.epoch}, took ${duration(f.tookMs)}`
+      ? ` Last failover ${clock(f.at)} (${f.reason}): ${f.from ? `${shortId(f.from)} → ` : 'to '}${shortId(f.to)} at epoch ${f.epoch}, took ${duration(f.tookMs)}`
       : ' Last failover: none',
     style: f ? 'notice' : 'dim',
   }

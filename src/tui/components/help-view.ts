@@ -28,6 +28,11 @@ export function helpLines(): Line[] {
       text: '  when the agent does not answer it says so and keeps retrying.',
       style: 'dim',
     },
+    {
+      key: 'h-note-3',
+      text: "  'failover' lines: a new primary seen by polling (promoted on another agent).",
+      style: 'dim',
+    },
   ]
 }
 

@@ -2,10 +2,11 @@
  * The main view's three panes as lines: a title, a column header, and a window of rows that keeps
  * the selection visible. Pure functions of the data, the selection and the space given.
  */
-import type { ControlEvent, PeerInfo, WorkloadSummary } from '../api.ts'
+import type { PeerInfo, WorkloadSummary } from '../api.ts'
 import { describeEvent } from '../event-text.ts'
 import { clock, fitWidth } from '../format.ts'
 import { scrollWindow } from '../layout.ts'
+import type { FeedItem } from '../state.ts'
 import { type Column, fitColumns, headerLine, rowLine } from '../table.ts'
 import { type Line, marker } from './lines.ts'
 import { peerColumns, workloadColumns } from './tables.ts'
@@ -77,7 +78,7 @@ export function peersSection(
 }
 
 /** The live feed, newest first; `selected` counts from the newest. */
-export function eventsSection(events: readonly ControlEvent[], selected: number, view: SectionView): Line[] {
+export function eventsSection(events: readonly FeedItem[], selected: number, view: SectionView): Line[] {
   const title = titleLine('e-title', `Events (${events.length})`, view.focused)
   if (events.length === 0) return [title, { key: 'e-empty', text: '  no events yet', style: 'dim' }]
   const sel = Math.min(selected, events.length - 1)
@@ -90,7 +91,7 @@ export function eventsSection(events: readonly ControlEvent[], selected: number,
   return lines
 }
 
-export function eventLine(e: ControlEvent, width: number, selected?: 'focused' | 'unfocused'): Line {
+export function eventLine(e: FeedItem, width: number, selected?: 'focused' | 'unfocused'): Line {
   const d = describeEvent(e)
   return {
     key: `e-${e.id}`,

@@ -16,6 +16,8 @@ export function workloadColumns(now: number): Column<WorkloadSummary>[] {
       priority: 1,
       cell: (w, width) => shortId(w.primary, width),
     },
+    // Peer ids differ only in their tails; the site says where the primary runs in words.
+    { title: 'SITE', min: 7, max: 20, flex: 1, priority: 1, cell: (w) => primarySite(w) },
     { title: 'EPOCH', min: 5, align: 'right', priority: 2, cell: (w) => String(w.epoch) },
     { title: 'COMMIT', min: 7, align: 'right', priority: 3, cell: (w) => String(w.committedSeq) },
     { title: 'MAX LAG', min: 11, priority: 2, cell: (w) => maxLag(w.replicas) },
@@ -46,17 +48,19 @@ export function peerColumns(): Column<PeerInfo>[] {
     { title: 'SITE', min: 8, max: 20, flex: 1, priority: 0, cell: (p) => p.site },
     { title: 'ORG', min: 8, max: 16, flex: 1, priority: 2, cell: (p) => p.org ?? '-' },
     { title: 'STATE', min: 11, priority: 0, cell: (p) => p.state },
-    { title: 'CPU', min: 3, align: 'right', priority: 1, cell: (p) => String(p.capacity.cpus) },
+    // An agent that does not measure a capacity reports 0 for it: shown as unknown, not as none.
+    { title: 'CPU', min: 3, align: 'right', priority: 1, cell: (p) => known(p.capacity.cpus, String) },
     {
       title: 'MEM FREE',
       min: 11,
       priority: 1,
-      cell: (p) => `${mib(p.capacity.freeMemoryMiB)}/${mib(p.capacity.memoryMiB)}`,
+      cell: (p) =>
+        p.capacity.memoryMiB > 0 ? `${mib(p.capacity.freeMemoryMiB)}/${mib(p.capacity.memoryMiB)}` : '-',
     },
     { title: 'RTT', min: 6, align: 'right', priority: 1, cell: (p) => (p.self ? '-' : rtt(p.rttMs)) },
     { title: 'VERSION', min: 7, max: 12, flex: 1, priority: 3, cell: (p) => p.version ?? '?' },
     { title: 'HOSTS', min: 5, align: 'right', priority: 4, cell: (p) => String(p.hosting.length) },
-    { title: 'DISK', min: 6, align: 'right', priority: 5, cell: (p) => mib(p.capacity.diskMiB) },
+    { title: 'DISK', min: 6, align: 'right', priority: 5, cell: (p) => known(p.capacity.diskMiB, mib) },
     {
       title: 'LABELS',
       min: 10,
@@ -74,9 +78,10 @@ export function replicaColumns(): Column<ReplicaInfo>[] {
   return [
     { title: 'PEER', min: 12, max: 54, flex: 2, priority: 0, cell: (r, width) => shortId(r.peerId, width) },
     { title: 'SITE', min: 8, max: 20, flex: 1, priority: 1, cell: (r) => r.site },
-    { title: 'ROLE', min: 9, max: 13, flex: 1, priority: 0, cell: (r) => r.role },
-    { title: 'EPOCH', min: 5, align: 'right', priority: 1, cell: (r) => String(r.epoch) },
-    { title: 'COMMIT', min: 7, align: 'right', priority: 1, cell: (r) => String(r.committedSeq) },
+    // An unreachable replica's role and counters are placeholders (the agent could not ask it).
+    { title: 'ROLE', min: 13, priority: 0, cell: (r) => (r.reachable ? r.role : 'unreachable') },
+    { title: 'EPOCH', min: 5, align: 'right', priority: 1, cell: (r) => ifReachable(r, r.epoch) },
+    { title: 'COMMIT', min: 7, align: 'right', priority: 1, cell: (r) => ifReachable(r, r.committedSeq) },
     { title: 'LAG', min: 6, align: 'right', priority: 0, cell: (r) => entries(r.lagEntries) },
     { title: 'LAG MS', min: 7, align: 'right', priority: 0, cell: (r) => duration(r.lagMs) },
     { title: 'DIGEST', min: 8, priority: 0, cell: (r) => digestCell(r) },
@@ -87,7 +92,14 @@ export function replicaColumns(): Column<ReplicaInfo>[] {
       priority: 2,
       cell: (r) => (r.reachable ? duration(r.uptimeMs) : 'down'),
     },
-    { title: 'APPLIED', min: 7, align: 'right', priority: 3, cell: (r) => String(r.appliedSeq) },
+    { title: 'APPLIED', min: 7, align: 'right', priority: 3, cell: (r) => ifReachable(r, r.appliedSeq) },
+    {
+      title: 'CKPT',
+      min: 6,
+      align: 'right',
+      priority: 4,
+      cell: (r) => (r.reachable && r.checkpointSeq ? String(r.checkpointSeq) : '-'),
+    },
   ]
 }
 
@@ -116,10 +128,23 @@ function digestCell(r: ReplicaInfo): string {
   return r.digest === 'agree' ? 'agree' : '?'
 }
 
-/** One letter per replica: P primary, S shadow, C candidate, c pre-candidate, ? unknown. */
+/** One letter per replica: P primary, S shadow, C candidate, c pre-candidate, ? unknown, x unreachable. */
 function roles(replicas: readonly ReplicaInfo[]): string {
   const letter = { primary: 'P', shadow: 'S', candidate: 'C', 'pre-candidate': 'c', unknown: '?' }
-  return replicas.map((r) => letter[r.role]).join('')
+  return replicas.map((r) => (r.reachable ? letter[r.role] : 'x')).join('')
+}
+
+/** Where the primary runs, from its replica's entry. */
+function primarySite(w: WorkloadSummary): string {
+  return w.replicas.find((r) => r.peerId === w.primary)?.site ?? '-'
+}
+
+function known(n: number, show: (n: number) => string): string {
+  return n > 0 ? show(n) : '-'
+}
+
+function ifReachable(r: ReplicaInfo, n: number): string {
+  return r.reachable ? String(n) : '-'
 }
 
 function live(replicas: readonly ReplicaInfo[]): number {

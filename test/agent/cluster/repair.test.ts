@@ -4,6 +4,8 @@
  * checkpoint plus the log after it: the primary here is a former shadow whose log was compacted) and
  * removes the dead member. The replica count is restored and nothing acknowledged is lost.
  */
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import test from 'ava'
 import type { ControlEvent, WorkloadSummary } from '../../../src/agent/control/index.ts'
@@ -104,6 +106,71 @@ test('a member gone past the grace period is replaced from a checkpoint; the gro
     }
     const keys = new Set(await new KvClient([spare.client], 'kv').keys())
     for (const k of acked.keys()) t.true(keys.has(k), `${k} survived the repair`)
+  } catch (err) {
+    t.log(cluster.dump())
+    throw err
+  }
+})
+
+test('when the owner comes back, the host hands its replicas off and nothing is lost', async (t) => {
+  t.timeout(240_000)
+  const cluster = await Cluster.start({
+    size: 4,
+    repairGraceMs: 60_000,
+    checkpointEveryEntries: 20,
+    idleOnly: true,
+  })
+  t.teardown(() => cluster.close())
+  try {
+    const [a0] = cluster.agents as [AgentHandle]
+    await a0.client.run({ name: 'kv', image: KV, replicas: 3, args: ['/data'] })
+    const w0 = await waitFor('a live primary', async () => {
+      const w = (await a0.client.workloads()).find((x) => x.name === 'kv')
+      return w?.primary && w.state === 'running' ? w : undefined
+    })
+    const kv = new KvClient(
+      cluster.agents.map((a) => a.client),
+      'kv',
+    )
+    const acked = new Map<string, string>()
+    for (let i = 0; i < 10; i++) {
+      const r = await kv.set(`o${i}`, `v${i}`)
+      acked.set(r.key, r.value)
+    }
+    // The owner of the primary's machine sits down at it.
+    const busy = cluster.agent(w0.primary!)
+    await writeFile(join(busy.dir, 'owner-active'), '')
+    const others = cluster.agents.filter((a) => a !== busy)
+    const w = await waitFor(
+      'the replicas to leave the busy machine',
+      async () => {
+        const x = (await others[0]!.client.workloads()).find((y) => y.name === 'kv')
+        return x &&
+          x.state === 'running' &&
+          x.replicas.length === 3 &&
+          !x.replicas.some((r) => r.peerId === busy.peerId) &&
+          x.replicas.every((r) => r.reachable)
+          ? x
+          : undefined
+      },
+      90_000,
+    )
+    t.not(w.primary, busy.peerId)
+    for (let i = 10; i < 14; i++) {
+      const r = await kv.set(`o${i}`, `v${i}`)
+      acked.set(r.key, r.value)
+    }
+    const keys = new Set(
+      await new KvClient(
+        others.map((a) => a.client),
+        'kv',
+      ).keys(),
+    )
+    for (const k of acked.keys()) t.true(keys.has(k), `${k} survived the hand-off`)
+    // The busy machine no longer holds the workload.
+    await waitFor('the busy machine to drop its replica', async () =>
+      (await busy.client.status()).workloads === 0 ? true : undefined,
+    )
   } catch (err) {
     t.log(cluster.dump())
     throw err
