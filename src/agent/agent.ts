@@ -719,6 +719,7 @@ export class Agent {
     if (from === this.peerId || from === hosted.spec.placedBy || hosted.spec.members.includes(from))
       return hosted
     const reasons = [`${from} is neither a member of ${name}'s group nor the agent that placed it`]
+    this.log.warn({ workload: name, from, op }, 'refused a relayed request from outside the group')
     await this.store.audit.append({
       kind: 'policy-decision',
       point: 'control',

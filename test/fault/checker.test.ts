@@ -205,3 +205,34 @@ test('stored against committed, per replica', (t) => {
   )
   t.is(report.violations, 0)
 })
+
+test('two stores holding different entries for one seq of one epoch is split brain, whoever promoted', (t) => {
+  const report = run({
+    stores: [
+      store('s0', {
+        entryDigests: new Map([
+          ['5@2', 'aa'],
+          ['6@2', 'bb'],
+        ]),
+      }),
+      store('s1', { entryDigests: { '5@2': 'aa', '6@2': 'bX' } }),
+      store('s2', {
+        entryDigests: new Map([
+          ['5@2', 'aa'],
+          ['6@3', 'cc'],
+        ]),
+      }), // another epoch may differ
+    ],
+  })
+  t.deepEqual(report.conflictingEntries, [{ seq: 6, epoch: 2, digests: { bb: ['s0'], bX: ['s1'] } }])
+  t.deepEqual(report.splitBrainEpochs, [{ epoch: 2, sites: ['s0', 's1'] }])
+  t.is(report.violations, 1)
+  t.regex(formatTable(report), /entry 6 of epoch 2 differs: s0=bb vs s1=bX/)
+})
+
+test('a digest mismatch a shadow reported is a violation', (t) => {
+  const report = run({ divergenceReports: [{ at: 5, site: 's2', seq: 40, expected: 'ab12', got: 'cd34' }] })
+  t.is(report.reportedDivergences.length, 1)
+  t.is(report.violations, 1)
+  t.regex(formatTable(report), /s2 reported a digest mismatch at entry 40: cd34, primary ab12/)
+})

@@ -63,6 +63,8 @@ export class ReplicaMachine {
   readonly #tape: MarkingTape
   readonly #abort = new AbortController()
   #machine: WasmMachine | undefined
+  /** The first machine seq recorded live (undefined while replaying). */
+  #liveFrom: number | undefined
   #checkpointWanted:
     | { position: number; resolve(bytes: Uint8Array): void; reject(err: Error): void }
     | undefined
@@ -75,6 +77,9 @@ export class ReplicaMachine {
     if (this.#restored) init.output.rebase(this.#restored.tape.outputLength)
     this.#promotable = new PromotableTape({
       onMark: (entry) => this.#onMark(entry),
+      onModeChange: () => {
+        this.#liveFrom = this.#promotable.position
+      },
       onWait: (position) => this.#maybePause(position),
       ...(this.#restored ? { resume: this.#restored.tape.chain } : {}),
     })
@@ -228,12 +233,17 @@ export class ReplicaMachine {
   /** The Output entry was just consumed or recorded: it is the tape's last entry. */
   #onOutput(stream: 'stdout' | 'stderr', bytes: Uint8Array): void {
     const seq = this.#promotable.position - 1
-    if (this.#promotable.mode === 'replay') this.#init.output.append(seq, stream, bytes)
+    // The tape may have gone live between replaying this Output entry and the host passing its
+    // bytes on: what decides is whether the entry itself was replayed (committed) or recorded.
+    if (this.#liveFrom === undefined || seq < this.#liveFrom) this.#init.output.append(seq, stream, bytes)
     else this.#init.onLiveOutput(seq, stream, bytes)
   }
 
   #onMark(entry: LogEntry): void {
     if (entry.kind !== EntryKind.Checkpoint) return
+    // The primary took its digest at the start of an operation; only a mark passed at the start of
+    // the same operation here sees the same state (not one passed while the guest waits, unwound).
+    if (!this.#tape.inOperation) return
     const expected = decodeCheckpoint(entry.payload, entry.seq).stateDigest
     const got = this.#machine?.stateDigest()
     if (got === undefined) return

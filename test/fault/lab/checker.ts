@@ -538,11 +538,6 @@ export function formatTable(report: Report): string {
     (d) =>
       `${d.site} reported a digest mismatch at entry ${d.seq}: ${d.got.slice(0, 12)}, primary ${d.expected.slice(0, 12)}`,
   )
-  first(
-    report.reportedDivergences,
-    (d) =>
-      `${d.site} reported a digest mismatch at entry ${d.seq}: ${d.got.slice(0, 12)}, primary ${d.expected.slice(0, 12)}`,
-  )
   if (details.length > 0) parts.push(['violations:', ...details].join('\n'))
   parts.push(report.violations === 0 ? 'PASS' : `FAIL: ${report.violations} violation(s)`)
   return parts.join('\n\n')
