@@ -155,6 +155,13 @@ export class Agent {
       node = await createMeshNode({
         connectionGater: (peer) => gater(peer),
         metrics: prometheusMetrics({ registry: metrics.registry, collectDefaultMetrics: false }),
+        // Group traffic must come back soon after a partition heals: redial within a few heartbeats,
+        // and give up on a dial the partition swallowed before an election would.
+        messenger: {
+          reconnectMinDelay: config.replication.heartbeatMs,
+          reconnectMaxDelay: Math.max(500, 5 * config.replication.heartbeatMs),
+          openTimeout: Math.max(1000, 2 * config.replication.electionTimeoutMs),
+        },
         privateKey: identity.privateKey,
         listen: [...config.listen],
         ...(config.announce.length > 0 ? { announce: [...config.announce] } : {}),

@@ -4,7 +4,7 @@ import { DemoError } from './demo-error.ts'
 import { sleep } from './local-mesh.ts'
 
 export interface WaitOptions {
-  signal: AbortSignal
+  signal?: AbortSignal | undefined
   timeoutMs: number
   /** Between probes (default 100 ms). */
   everyMs?: number
@@ -23,12 +23,12 @@ export async function waitFor<T>(
   const deadline = Date.now() + options.timeoutMs
   let last: unknown
   for (;;) {
-    options.signal.throwIfAborted()
+    options.signal?.throwIfAborted()
     try {
       const value = await probe()
       if (value !== undefined) return value
     } catch (err) {
-      options.signal.throwIfAborted()
+      options.signal?.throwIfAborted()
       if (err instanceof DemoError) throw err
       last = err
     }

@@ -18,8 +18,13 @@ import type { CallArg, LogEntry, MaybePromise, Outcome, Tape } from './types.ts'
 export interface PromotableTapeOptions {
   /** The replay starts mid-log, here (after restoring a checkpoint). Default: genesis. */
   resume?: ChainPosition
-  /** Called with each Checkpoint and EpochStart entry consumed; a throw stops the replay. */
-  onMark?: (entry: LogEntry) => void
+  /**
+   * Called with each Checkpoint and EpochStart entry consumed; a throw stops the replay.
+   * `atOperationStart`: consumed as the guest starts its next operation, where the recorder wrote it
+   * (the guest's state is the recorder's then). False for trailing marks passed eagerly after an
+   * entry or at goLive, while the guest has not yet run to its next operation.
+   */
+  onMark?: (entry: LogEntry, atOperationStart: boolean) => void
   /** Called once, when the tape starts recording (`recorder` is then set). */
   onModeChange?: (mode: 'record') => void
   /** Called each time a call has to wait: the replay has consumed every entry fed so far. */
@@ -49,12 +54,16 @@ export class PromotableTape implements Tape {
   /** The call waiting for an entry or for goLive; abandon() forgets it. */
   #pending: symbol | undefined
   #wake: (() => void) | undefined
+  /** Trailing marks are being passed (after an entry, or at goLive), not at an operation's start. */
+  #passingTrailing = false
 
   constructor(options: PromotableTapeOptions = {}) {
     this.#replayer = new Replayer({
       source: this.#queue,
       ...(options.resume === undefined ? {} : { resume: options.resume }),
-      ...(options.onMark === undefined ? {} : { onMark: options.onMark }),
+      ...(options.onMark === undefined
+        ? {}
+        : { onMark: (entry: LogEntry) => options.onMark?.(entry, !this.#passingTrailing) }),
     })
     this.#onModeChange = options.onModeChange
     this.#onWait = options.onWait
@@ -235,7 +244,12 @@ export class PromotableTape implements Tape {
   /** Once told to go live and every fed entry is consumed, trailing marks included, starts recording. */
   #switchIfDone(): void {
     if (this.#live === undefined || this.#recorder !== undefined) return
-    this.#replayer.passMarks()
+    this.#passingTrailing = true
+    try {
+      this.#replayer.passMarks()
+    } finally {
+      this.#passingTrailing = false
+    }
     if (this.#queue.size > 0) return
     const { sink, epoch } = this.#live
     this.#recorder = new Recorder({ sink, epoch, resume: this.#replayer.snapshot() })

@@ -9,8 +9,11 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ControlClient } from '../../src/agent/control/index.ts'
+import { sleep } from '../../src/demo/local-mesh.ts'
 import { loadOrCreateIdentity } from '../../src/mesh/index.ts'
 import type { Lab } from './lab/index.ts'
+
+export { sleep }
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 const CLOCK_SKEW_ENV = 'UNDERSTUDY_CLOCK_SKEW_FILE'
@@ -301,19 +304,4 @@ function keep(lines: string[], line: string): void {
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(signal?.reason)
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url'
 import test, { type ExecutionContext } from 'ava'
 import type { WorkloadSummary } from '../../src/agent/control/index.ts'
 import { KvClient } from '../../src/demo/kv-client.ts'
-import { type AgentHandle, Cluster, sleep } from '../../src/demo/local-mesh.ts'
+import { type AgentHandle, Cluster } from '../../src/demo/local-mesh.ts'
+import { waitFor as waitUntil } from '../../src/demo/wait-for.ts'
 import { KEYS, renderTui, type TuiTiming, waitForScreen } from './helpers.ts'
 import { hasTmux, privateTmux, quote, SESSION, waitForPane } from './tmux-pane.ts'
 
@@ -112,20 +113,9 @@ function assertFits(t: ExecutionContext, lines: readonly string[], columns = SIZ
 
 // ---- asking the agents -----------------------------------------------------------------------------
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = SCREEN_MS): Promise<T> {
-  const deadline = Date.now() + ms
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await probe()
-      if (v !== undefined) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`)
-    await sleep(200)
-  }
-}
+/** Polls `probe` until it answers (src/demo/wait-for.ts), with this file's deadline. */
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = SCREEN_MS) =>
+  waitUntil(what, probe, { timeoutMs, everyMs: 200 })
 
 /** The workload as `via` reports it, once `ok` holds. */
 function workload(via: AgentHandle, what: string, ok: (w: WorkloadSummary) => boolean) {

@@ -19,7 +19,6 @@ export interface MarkingOptions {
 export class MarkingTape implements Tape {
   readonly #inner: PromotableTape
   readonly #options: MarkingOptions
-  #inOperation = false
 
   constructor(inner: PromotableTape, options: MarkingOptions) {
     this.#inner = inner
@@ -34,37 +33,23 @@ export class MarkingTape implements Tape {
     return this.#inner.position
   }
 
-  /** True while an operation is starting (its synchronous part): the point marks are taken at. */
-  get inOperation(): boolean {
-    return this.#inOperation
-  }
-
-  #starting<T>(op: () => T): T {
-    this.#inOperation = true
-    try {
-      return op()
-    } finally {
-      this.#inOperation = false
-    }
-  }
-
   call(fn: string, args: readonly CallArg[], live: () => MaybePromise<Uint8Array>): MaybePromise<Uint8Array> {
     this.#maybeMark()
-    return this.#starting(() => this.#inner.call(fn, args, live))
+    return this.#inner.call(fn, args, live)
   }
 
   input(name: string, live: () => Uint8Array): MaybePromise<Uint8Array> {
     this.#maybeMark()
-    return this.#starting(() => this.#inner.input(name, live))
+    return this.#inner.input(name, live)
   }
 
   output(stream: number, bytes: Uint8Array): MaybePromise<void> {
     this.#maybeMark()
-    return this.#starting(() => this.#inner.output(stream, bytes))
+    return this.#inner.output(stream, bytes)
   }
 
   exit(outcome: Outcome, stateDigest: Uint8Array): MaybePromise<void> {
-    return this.#starting(() => this.#inner.exit(outcome, stateDigest))
+    return this.#inner.exit(outcome, stateDigest)
   }
 
   abandon(): void {

@@ -76,7 +76,7 @@ export class ReplicaMachine {
     this.#restored = init.from ? openReplicaCheckpoint(init.from) : undefined
     if (this.#restored) init.output.rebase(this.#restored.tape.outputLength)
     this.#promotable = new PromotableTape({
-      onMark: (entry) => this.#onMark(entry),
+      onMark: (entry, atOperationStart) => this.#onMark(entry, atOperationStart),
       onModeChange: () => {
         this.#liveFrom = this.#promotable.position
       },
@@ -239,11 +239,11 @@ export class ReplicaMachine {
     else this.#init.onLiveOutput(seq, stream, bytes)
   }
 
-  #onMark(entry: LogEntry): void {
+  #onMark(entry: LogEntry, atOperationStart: boolean): void {
     if (entry.kind !== EntryKind.Checkpoint) return
-    // The primary took its digest at the start of an operation; only a mark passed at the start of
-    // the same operation here sees the same state (not one passed while the guest waits, unwound).
-    if (!this.#tape.inOperation) return
+    // The primary took its digest at the start of an operation; a mark passed early (right after the
+    // entry before it, or at promotion) meets the guest before it got there: nothing to compare.
+    if (!atOperationStart) return
     const expected = decodeCheckpoint(entry.payload, entry.seq).stateDigest
     const got = this.#machine?.stateDigest()
     if (got === undefined) return

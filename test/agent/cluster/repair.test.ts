@@ -10,24 +10,14 @@ import { fileURLToPath } from 'node:url'
 import test from 'ava'
 import type { ControlEvent, WorkloadSummary } from '../../../src/agent/control/index.ts'
 import { KvClient } from '../../../src/demo/kv-client.ts'
-import { type AgentHandle, Cluster, sleep } from '../../../src/demo/local-mesh.ts'
+import { type AgentHandle, Cluster } from '../../../src/demo/local-mesh.ts'
+import { waitFor as waitUntil } from '../../../src/demo/wait-for.ts'
 
 const KV = fileURLToPath(new URL('../../../guests/build/kv.wasm', import.meta.url))
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await probe()
-      if (v !== undefined) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`)
-    await sleep(200)
-  }
-}
+/** Polls `probe` until it answers (src/demo/wait-for.ts), with this file's deadline. */
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000) =>
+  waitUntil(what, probe, { timeoutMs, everyMs: 200 })
 
 test('a member gone past the grace period is replaced from a checkpoint; the group is whole again', async (t) => {
   t.timeout(240_000)

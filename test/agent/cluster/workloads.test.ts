@@ -14,7 +14,8 @@ import { encodeMessage } from '../../../src/agent/group/wire.ts'
 import { GROUP_TOPIC, TOPICS, tagGroupMessage } from '../../../src/agent/workload/peer-rpc.ts'
 import { imageHashOf } from '../../../src/agent/workload/spec.ts'
 import { KvClient } from '../../../src/demo/kv-client.ts'
-import { type AgentHandle, Cluster, sleep } from '../../../src/demo/local-mesh.ts'
+import { type AgentHandle, Cluster } from '../../../src/demo/local-mesh.ts'
+import { waitFor as waitUntil } from '../../../src/demo/wait-for.ts'
 import { createMeshNode } from '../../../src/mesh/index.ts'
 import { generateUserKey, signManifest, userIdOf } from '../../../src/policy/index.ts'
 
@@ -22,20 +23,9 @@ const KV = fileURLToPath(new URL('../../../guests/build/kv.wasm', import.meta.ur
 const MAIN = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url))
 const run = promisify(execFile)
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await probe()
-      if (v !== undefined) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`)
-    await sleep(100)
-  }
-}
+/** Polls `probe` until it answers (src/demo/wait-for.ts), with this file's deadline. */
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000) =>
+  waitUntil(what, probe, { timeoutMs, everyMs: 200 })
 
 function primaryOf(via: AgentHandle, name: string) {
   return waitFor(`${name} to have a primary`, async () => {
