@@ -201,7 +201,7 @@ export class Agent {
       }
       agent.#refresh = setInterval(() => void agent!.candidates().catch(() => {}), 10_000)
       void agent.candidates().catch(() => {})
-      agent.#ownerTimer = setInterval(() => void agent!.#watchOwner(), 1000)
+      agent.#ownerTimer = setInterval(() => void agent!.#watchHostLimits(), 1000)
       agent.#repairTimer = setInterval(
         () => {
           for (const h of agent!.hosted.values()) void h.repair.check()
@@ -649,11 +649,10 @@ export class Agent {
   }
 
   /**
-   * The owner came back to an idle-only host: its replicas go elsewhere without losing anything. A
-   * primary hands its role over first (the failover drill); as a shadow it asks the primary to
-   * replace it, which repair does as for a dead member (new host first, then removal).
+   * This host no longer wants (some of) its replicas — the owner came back to an idle-only host, or
+   * it holds more workloads than its cap — and they go elsewhere without losing anything.
    */
-  async #watchOwner(): Promise<void> {
+  async #watchHostLimits(): Promise<void> {
     const active = this.#owner.active()
     if (active !== this.#ownerWasActive) {
       this.#ownerWasActive = active
@@ -661,27 +660,43 @@ export class Agent {
       this.publish({ type: 'peer', peerId: this.peerId, state: active ? 'busy' : 'idle' })
       void this.candidates().catch(() => {})
     }
-    if (!active || !this.config.hostPolicy.schedule.idleOnly || this.#handingOff) return
+    if (this.#handingOff) return
+    // Which replicas must go: all of them when the owner is back at an idle-only host; else those
+    // past the workload cap (an admin lowered it), shadows first (they leave without a failover).
+    const ownerBack = active && this.config.hostPolicy.schedule.idleOnly
+    const over = this.hosted.size - this.config.hostPolicy.caps.maxWorkloads
+    if (!ownerBack && over <= 0) return
+    const hosted = [...this.hosted.values()].sort(
+      (a, b) => Number(a.replica.role === 'primary') - Number(b.replica.role === 'primary'),
+    )
+    const leaving = ownerBack ? hosted : hosted.slice(0, over)
+    const why = ownerBack
+      ? 'the owner is back'
+      : `over the cap of ${this.config.hostPolicy.caps.maxWorkloads} workloads`
     this.#handingOff = true
     try {
-      for (const hosted of [...this.hosted.values()]) {
-        const name = hosted.spec.name
-        const st = hosted.replica.status()
-        try {
-          if (st.role === 'primary') {
-            await this.drillFailover(name, undefined)
-            this.log.info({ workload: name }, 'handed the primary role off: the owner is back')
-            continue
-          }
-          if (st.leader && st.leader !== this.peerId) {
-            await this.ask(st.leader, TOPICS.leave, { name }, { timeoutMs: 5000 })
-          }
-        } catch (err) {
-          this.log.warn({ err, workload: name }, 'could not hand a replica off yet; trying again')
-        }
-      }
+      for (const h of leaving) await this.#handOff(h, why)
     } finally {
       this.#handingOff = false
+    }
+  }
+
+  /** A primary hands its role over first; a shadow asks the primary to replace it (repair does it). */
+  async #handOff(hosted: Hosted, why: string): Promise<void> {
+    const name = hosted.spec.name
+    const st = hosted.replica.status()
+    try {
+      if (st.role === 'primary') {
+        await this.drillFailover(name, undefined)
+        this.log.info({ workload: name, why }, 'handed the primary role off')
+        return
+      }
+      if (st.leader && st.leader !== this.peerId) {
+        await this.ask(st.leader, TOPICS.leave, { name }, { timeoutMs: 5000 })
+        this.log.info({ workload: name, why }, 'asked to be replaced')
+      }
+    } catch (err) {
+      this.log.warn({ err, workload: name, why }, 'could not hand a replica off yet; trying again')
     }
   }
 

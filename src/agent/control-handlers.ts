@@ -411,17 +411,20 @@ export class AgentHandlers implements ControlHandlers {
         checkpointSeq: r.checkpointSeq,
       }
     })
-    const ended = [...reports.values()].find((r) => r.ended !== null)?.ended
-    const reachable = replicas.filter((r) => r.reachable).length
+    // The guest's end as the primary saw it decides; a shadow that failed only degrades the group.
+    const ended = (primaryReport ?? [...reports.values()].find((r) => r.ended !== null))?.ended ?? null
+    const healthy = [...reports.values()].filter(
+      (r) => r.ended === null || !r.ended.startsWith('failed'),
+    ).length
     const state: WorkloadState = ended?.startsWith('failed')
       ? 'failed'
-      : ended
+      : ended !== null
         ? 'stopped'
         : !primary
-          ? reachable === 0
+          ? reports.size === 0
             ? 'failed'
             : 'electing'
-          : reachable < spec.replicasWanted
+          : healthy < spec.replicasWanted
             ? 'degraded'
             : 'running'
     return {
