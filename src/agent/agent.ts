@@ -12,7 +12,6 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import {
   ConflictError,
-  DivergenceError,
   ForbiddenError,
   GroupStateError,
   NotPrimaryError,
@@ -41,7 +40,8 @@ import {
 } from './observability/index.ts'
 import { OwnerActivity } from './owner-activity.ts'
 import { hostPolicyFromConfig } from './policy-gate.ts'
-import { Replica, type ReplicaEvent, type ReplicaMetrics } from './replica/replica.ts'
+import { Replica } from './replica/replica.ts'
+import { type ReplicaEventContext, replicaMetrics, reportReplicaEvent } from './replica-events.ts'
 import { AgentStore, type GroupStorage } from './store/index.ts'
 import { candidateStatusOf } from './workload/candidates.ts'
 import {
@@ -340,11 +340,11 @@ export class Agent {
       timing: { heartbeatMs, electionTimeoutMs, checkpointEveryEntries },
       cacheDir,
       send: (to, message) => this.#sendGroupMessage(spec.name, to, message),
-      metrics: this.#replicaMetrics(spec.name),
+      metrics: replicaMetrics(this.metrics, spec.name),
       checkpointData,
       joining: options.joining,
       fetchCheckpoint: (from, seq) => this.#fetchCheckpoint(hosted.spec, from, seq),
-      onEvent: (event) => this.#onReplicaEvent(hosted, event),
+      onEvent: (event) => reportReplicaEvent(this.#eventContext, hosted, event),
     })
     hosted.repair = new RepairMonitor(hosted.replica, spec.replicasWanted, this.#repairActions(hosted, image))
     this.hosted.set(spec.name, hosted)
@@ -408,6 +408,17 @@ export class Agent {
     }
   }
 
+  get #eventContext(): ReplicaEventContext {
+    return {
+      peerId: this.peerId,
+      log: this.log,
+      metrics: this.metrics,
+      publish: (body) => this.publish(body),
+      followConfig: (hosted, members, learners) => this.#followConfig(hosted, members, learners),
+      unhost: (name, keepData) => this.unhost(name, keepData),
+    }
+  }
+
   /** The group's configuration changed: the spec follows it, so messages, ps and asks go to the right peers. */
   async #followConfig(
     hosted: Hosted,
@@ -419,21 +430,6 @@ export class Agent {
       return
     hosted.spec = { ...hosted.spec, members: next }
     await this.store.manifests.put(hosted.spec.name, new Uint8Array(0), { spec: hosted.spec })
-  }
-
-  #replicaMetrics(workload: string): ReplicaMetrics {
-    const m = this.metrics
-    return {
-      appended: (n) => m.entriesAppended.inc({ workload }, n),
-      committed: (latencies) => {
-        m.entriesCommitted.inc({ workload }, latencies.length)
-        for (const l of latencies) m.commitLatency.observe({ workload }, l)
-      },
-      lag: (member, entries, seconds) => {
-        m.shadowLagEntries.set({ workload, member }, entries)
-        m.shadowLagSeconds.set({ workload, member }, seconds)
-      },
-    }
   }
 
   /** Where Prometheus scrapes this agent, when metrics are on. */
@@ -923,152 +919,6 @@ export class Agent {
       }
     }
     hosted.replica.receive(message)
-  }
-
-  #onReplicaEvent(hosted: Hosted, event: ReplicaEvent): void {
-    const workload = hosted.spec.name
-    switch (event.type) {
-      case 'election-started':
-        if (!event.preVote) {
-          this.publish({
-            type: 'election',
-            workload,
-            candidate: this.peerId,
-            epoch: event.epoch,
-            outcome: 'started',
-          })
-        }
-        this.log.info({ workload, ...event }, 'election started')
-        return
-      case 'role':
-        this.log.info(
-          { workload, role: event.role, epoch: event.epoch, leader: event.leader },
-          'role changed',
-        )
-        if (event.role === 'primary') {
-          this.publish({
-            type: 'election',
-            workload,
-            candidate: this.peerId,
-            epoch: event.epoch,
-            outcome: 'won',
-          })
-        }
-        return
-      case 'promoted': {
-        const tookMs = (event.detectionMs ?? 0) + event.electionMs + event.promotionMs
-        if (event.epoch > 1) {
-          this.metrics.failovers.inc({ workload })
-          const phase = (p: string, ms: number | undefined) =>
-            ms !== undefined && this.metrics.failoverDuration.observe({ workload, phase: p }, ms / 1000)
-          phase('detection', event.detectionMs)
-          phase('election', event.electionMs)
-          phase('promotion', event.promotionMs)
-          phase('total', tookMs)
-        }
-        this.publish({
-          type: 'promotion',
-          workload,
-          peerId: this.peerId,
-          epoch: event.epoch,
-          tookMs,
-          detectionMs: event.detectionMs,
-          electionMs: event.electionMs,
-          promotionMs: event.promotionMs,
-        })
-        if (event.epoch > 1) {
-          hosted.lastFailover = {
-            at: Date.now(),
-            from: undefined,
-            to: this.peerId,
-            epoch: event.epoch,
-            tookMs,
-            reason: event.drill ? 'drill' : 'failure',
-          }
-        }
-        this.log.info({ workload, ...event }, 'promoted: the guest runs live here')
-        return
-      }
-      case 'stepped-down':
-        this.publish({
-          type: 'step-down',
-          workload,
-          peerId: this.peerId,
-          epoch: event.epoch,
-          reason: event.reason,
-        })
-        this.log.warn({ workload, ...event }, 'stepped down')
-        return
-      case 'digest':
-        if (!event.agree) {
-          this.publish({
-            type: 'divergence',
-            workload,
-            peerId: this.peerId,
-            seq: event.seq,
-            expected: event.expected,
-            got: event.got,
-          })
-          this.log.error({ workload, ...event }, 'state digest differs from the primary’s')
-        }
-        return
-      case 'machine-ended':
-        if (event.end.kind === 'failed') {
-          const err = event.end.error
-          if (err instanceof DivergenceError) {
-            this.publish({
-              type: 'divergence',
-              workload,
-              peerId: this.peerId,
-              seq: err.seq,
-              expected: err.expected,
-              got: err.got,
-            })
-          }
-          this.publish({ type: 'workload', workload, state: 'failed', reason: event.end.error.message })
-          this.log.error({ workload, err: event.end.error }, 'the guest failed')
-        } else if (event.end.kind === 'exited') {
-          this.publish({
-            type: 'workload',
-            workload,
-            state: 'stopped',
-            reason: `guest ended: ${event.end.outcome}`,
-          })
-        }
-        return
-      case 'config-changed':
-        if (event.committed) {
-          void this.#followConfig(hosted, event.members, event.learners).catch((err: unknown) =>
-            this.log.error({ err, workload }, 'could not store the new membership'),
-          )
-        }
-        this.log.info({ workload, ...event }, 'group membership changed')
-        return
-      case 'removed':
-        this.log.warn(
-          { workload },
-          'this replica was removed from its group (replaced by repair); dropping it',
-        )
-        this.publish({
-          type: 'repair',
-          workload,
-          peerId: this.peerId,
-          phase: 'done',
-          reason: 'removed from the group',
-        })
-        setTimeout(() => void this.unhost(workload, false).catch(() => {}), 1000).unref()
-        return
-      case 'checkpoint':
-        this.log.debug({ workload, seq: event.seq, bytes: event.bytes }, 'checkpoint taken, log compacted')
-        return
-      case 'checkpoint-failed':
-        this.log.warn({ workload, seq: event.seq, err: event.error }, 'checkpoint failed; the log is kept')
-        return
-      case 'failed':
-        this.publish({ type: 'workload', workload, state: 'failed', reason: event.error.message })
-        this.log.error({ workload, err: event.error }, 'replica failed')
-        return
-    }
   }
 
   async #controlAddress(): Promise<ControlAddress> {
