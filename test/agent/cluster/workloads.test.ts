@@ -3,7 +3,8 @@
  * placement under an owner's data policy, a peer outside the group trying each way in, metrics.
  */
 import { execFile } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -249,3 +250,15 @@ test.serial('SIGTERM stops an agent gracefully; it comes back and catches up', a
   })
   t.pass()
 })
+
+test.serial(
+  'a module the machine refuses is refused by run, with its reason, before anyone hosts it',
+  async (t) => {
+    const [a0] = cluster.agents as [AgentHandle]
+    const bad = join(cluster.root, 'garbage.wasm')
+    await writeFile(bad, 'this is not WebAssembly')
+    const err = await t.throwsAsync(a0.client.run({ name: 'garbage', image: bad, replicas: 3 }))
+    t.is((err as { code?: string }).code, 'ERR_INVALID_MODULE')
+    t.false((await a0.client.workloads()).some((w) => w.name === 'garbage'))
+  },
+)
