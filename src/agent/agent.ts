@@ -44,6 +44,7 @@ import { Replica } from './replica/replica.ts'
 import { type ReplicaEventContext, replicaMetrics, reportReplicaEvent } from './replica-events.ts'
 import { AgentStore, type GroupStorage } from './store/index.ts'
 import { candidateStatusOf } from './workload/candidates.ts'
+import { type CompactionActions, PrimaryCompactor } from './workload/compaction.ts'
 import {
   checkpointAnswerSchema,
   checkpointRequestSchema,
@@ -55,6 +56,7 @@ import {
   logsRequestSchema,
   nameRequestSchema,
   type ReplicaReport,
+  replicaReportSchema,
   stdinRequestSchema,
   stopRequestSchema,
   TOPICS,
@@ -82,6 +84,8 @@ export interface Hosted {
   lastFailover: FailoverInfo | undefined
   /** Replaces members gone for longer than the grace period, while this replica is primary. */
   repair: RepairMonitor
+  /** On the primary: adopts a checkpoint a majority holds and truncates the log before it. */
+  compactor: PrimaryCompactor
   storage: GroupStorage
 }
 
@@ -204,7 +208,14 @@ export class Agent {
       agent.#ownerTimer = setInterval(() => void agent!.#watchHostLimits(), 1000)
       agent.#repairTimer = setInterval(
         () => {
-          for (const h of agent!.hosted.values()) void h.repair.check()
+          for (const h of agent!.hosted.values()) {
+            void h.repair.check()
+            void h.compactor
+              .check()
+              .catch((err: unknown) =>
+                log.warn({ err, workload: h.spec.name }, 'could not compact the primary log yet'),
+              )
+          }
         },
         Math.max(100, Math.min(1000, config.replication.repairGraceMs / 4)),
       )
@@ -327,6 +338,7 @@ export class Agent {
       lastFailover: undefined,
       replica: undefined as unknown as Replica,
       repair: undefined as unknown as RepairMonitor,
+      compactor: undefined as unknown as PrimaryCompactor,
       storage,
     }
     hosted.replica = new Replica({
@@ -347,6 +359,7 @@ export class Agent {
       onEvent: (event) => reportReplicaEvent(this.#eventContext, hosted, event),
     })
     hosted.repair = new RepairMonitor(hosted.replica, spec.replicasWanted, this.#repairActions(hosted, image))
+    hosted.compactor = new PrimaryCompactor(hosted.replica, this.#compactionActions(hosted))
     this.hosted.set(spec.name, hosted)
     hosted.replica.start({ campaign: options.campaign ?? false })
     this.log.info({ workload: spec.name, members: spec.members }, 'replica started')
@@ -416,6 +429,39 @@ export class Agent {
       publish: (body) => this.publish(body),
       followConfig: (hosted, members, learners) => this.#followConfig(hosted, members, learners),
       unhost: (name, keepData) => this.unhost(name, keepData),
+    }
+  }
+
+  #compactionActions(hosted: Hosted): CompactionActions {
+    const name = hosted.spec.name
+    return {
+      everyEntries: this.config.replication.checkpointEveryEntries,
+      checkpointSeqs: async () => {
+        const out = new Map<string, number>()
+        await Promise.all(
+          hosted.spec.members
+            .filter((m) => m !== this.peerId)
+            .map(async (member) => {
+              try {
+                const report = decodeJson(
+                  replicaReportSchema,
+                  await this.ask(member, TOPICS.status, { name }, { timeoutMs: 2000 }),
+                  'replica report',
+                )
+                out.set(member, report.checkpointSeq)
+              } catch {
+                // An unreachable member holds nothing we can count on.
+              }
+            }),
+        )
+        return out
+      },
+      fetch: (member, seq) => this.#fetchCheckpoint(hosted.spec, member, seq),
+      compacted: (seq, bytes) =>
+        this.log.info(
+          { workload: name, seq, bytes },
+          'adopted a checkpoint the majority holds; log truncated',
+        ),
     }
   }
 

@@ -382,6 +382,23 @@ export class Replica {
     this.#init.onEvent({ type: 'checkpoint', seq, bytes: bytes.byteLength })
   }
 
+  /**
+   * The primary adopts a shadow's checkpoint after group entry `seq` (the shadows checkpoint at the
+   * seqs it would have) and lets its own log before it go. Its live machine is not touched; the bytes
+   * are what it rebuilds from if it is ever deposed.
+   */
+  async adoptCheckpoint(seq: number, data: Uint8Array): Promise<boolean> {
+    const status = this.#member.status()
+    if (seq > status.appliedSeq || seq <= this.#member.checkpoint().seq) return false
+    await this.#init.storage.writeCheckpointData(seq, data)
+    if (seq <= this.#member.status().appliedSeq && seq > this.#member.checkpoint().seq) {
+      this.#member.compact(seq, checkpointRef(seq))
+      this.#schedule()
+      return true
+    }
+    return false
+  }
+
   /** Replaces the machine by one restored from `checkpoint` (taken after group entry `seq`). */
   async #restart(checkpoint: Uint8Array, seq: number): Promise<void> {
     await this.#machine.stop()
