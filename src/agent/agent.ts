@@ -49,6 +49,7 @@ import {
   checkpointAnswerSchema,
   checkpointRequestSchema,
   decodeJson,
+  EVENTS_TOPIC,
   encodeJson,
   failoverRequestSchema,
   GROUP_TOPIC,
@@ -57,6 +58,8 @@ import {
   nameRequestSchema,
   type ReplicaReport,
   replicaReportSchema,
+  type SharedEvent,
+  sharedEventSchema,
   stdinRequestSchema,
   stopRequestSchema,
   TOPICS,
@@ -67,6 +70,9 @@ import { type RepairActions, RepairMonitor } from './workload/repair.ts'
 import { imageHashOf, type WorkloadSpec, workloadSpecSchema } from './workload/spec.ts'
 
 export const AGENT_VERSION = '0.2.0'
+
+/** Workload events every member and the placing agent publish, wherever they happened. */
+const SHARED_EVENTS = new Set<ControlEventBody['type']>(['promotion', 'step-down', 'divergence', 'repair'])
 
 export interface AgentOptions {
   logger?: Logger | undefined
@@ -275,6 +281,53 @@ export class Agent {
 
   publish(body: ControlEventBody): void {
     this.events.publish(body)
+    this.#share(body)
+  }
+
+  /**
+   * Failovers, step-downs, divergences and repairs happen on one member; the other members and the
+   * placing agent publish them too, so a TUI or `understudy` watching any of them sees the group.
+   */
+  #share(body: ControlEventBody): void {
+    if (!('workload' in body) || body.workload === undefined) return
+    if (!SHARED_EVENTS.has(body.type)) return
+    const spec = this.spec(body.workload)
+    if (!spec) return
+    const bytes = encodeJson(body)
+    for (const peer of new Set([...spec.members, spec.placedBy])) {
+      if (peer === this.peerId) continue
+      try {
+        this.node.services.messenger.send(peerIdFromString(peer), EVENTS_TOPIC, bytes)
+      } catch (err) {
+        this.log.debug({ err, peer }, 'could not share a workload event')
+      }
+    }
+  }
+
+  /** A workload event from another agent: only about a workload we know, from one of its members. */
+  #onSharedEvent(from: PeerId, bytes: Uint8Array): void {
+    let event: SharedEvent
+    try {
+      event = decodeJson(sharedEventSchema, bytes, 'shared workload event')
+    } catch (err) {
+      this.log.warn({ err, from: from.toString() }, 'dropped a malformed workload event')
+      return
+    }
+    const spec = this.spec(event.workload)
+    const sender = from.toString()
+    if (
+      !spec ||
+      !spec.members.includes(sender) ||
+      ('peerId' in event && event.type !== 'repair' && event.peerId !== sender)
+    ) {
+      this.log.warn(
+        { from: sender, workload: event.workload },
+        'refused a workload event from outside its group',
+      )
+      return
+    }
+    // Published here only: sharing it again would echo it around the group.
+    this.events.publish(event as ControlEventBody)
   }
 
   // ---- hosting -------------------------------------------------------------------------------------
@@ -850,6 +903,7 @@ export class Agent {
   #serveMesh(): void {
     const messenger = this.node.services.messenger
     messenger.handle(GROUP_TOPIC, (from, bytes) => this.#onGroupMessage(from, bytes))
+    messenger.handle(EVENTS_TOPIC, (from, bytes) => this.#onSharedEvent(from, bytes))
     for (const [topic, answer] of Object.entries(this.#answers())) {
       messenger.handleRequest(topic, async (from, bytes) => encodeJson(await answer(from.toString(), bytes)))
     }

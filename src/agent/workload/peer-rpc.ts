@@ -8,6 +8,8 @@ import { BadRequestError } from '../../errors/index.ts'
 import { workloadSpecSchema } from './spec.ts'
 
 export const GROUP_TOPIC = 'group/1'
+/** One-way: a member tells the others (and the placing agent) what happened to the workload here. */
+export const EVENTS_TOPIC = 'workload-events/1'
 
 export const TOPICS = {
   host: 'workload/host/1',
@@ -147,3 +149,40 @@ export function untagGroupMessage(bytes: Uint8Array): { workload: string; messag
   }
   return { workload, message: bytes.subarray(1 + n) }
 }
+
+/** The workload events a member shares with the rest of its group; checked on arrival. */
+export const sharedEventSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('promotion'),
+    workload: name,
+    peerId: z.string().max(128),
+    epoch: z.number().int().min(0),
+    tookMs: z.number().min(0),
+    detectionMs: z.number().min(0).optional(),
+    electionMs: z.number().min(0).optional(),
+    promotionMs: z.number().min(0).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('step-down'),
+    workload: name,
+    peerId: z.string().max(128),
+    epoch: z.number().int().min(0),
+    reason: z.string().max(200),
+  }),
+  z.strictObject({
+    type: z.literal('divergence'),
+    workload: name,
+    peerId: z.string().max(128),
+    seq: z.number().int(),
+    expected: z.string().max(2000),
+    got: z.string().max(2000),
+  }),
+  z.strictObject({
+    type: z.literal('repair'),
+    workload: name,
+    peerId: z.string().max(128),
+    phase: z.enum(['started', 'done', 'failed']),
+    reason: z.string().max(500).optional(),
+  }),
+])
+export type SharedEvent = z.infer<typeof sharedEventSchema>

@@ -76,6 +76,8 @@ test.serial('a failover drill hands the primary role over and loses nothing', as
     const r = await kv.set(`d${i}`, `x${i}`)
     acked.set(r.key, r.value)
   }
+  // Every agent of the group hears of the promotion, not only the one where it happened.
+  const watchers = cluster.agents.map((a) => ({ agent: a, events: collectEvents(a, done.signal) }))
   const answer = await a1.client.failover('drill')
   t.is(answer.from, before.primary!)
   t.not(answer.to, before.primary)
@@ -88,6 +90,13 @@ test.serial('a failover drill hands the primary role over and loses nothing', as
   }
   const keys = new Set(await kv.keys())
   for (const k of acked.keys()) t.true(keys.has(k), `${k} survived the drill`)
+  for (const { agent, events } of watchers) {
+    await waitFor(`agent ${agent.index} to hear of the promotion`, async () =>
+      events.some((e) => e.type === 'promotion' && e.workload === 'drill' && e.peerId === answer.to)
+        ? true
+        : undefined,
+    )
+  }
 })
 
 test.serial('understudy ps, from the real CLI, lists the workload and its replicas', async (t) => {
