@@ -26,13 +26,26 @@ export class EventRecorder {
   }
 
   /** Follows one agent's events until `signal` aborts. */
-  follow(site: string, client: ControlClient, signal: AbortSignal): void {
+  /**
+   * Follows one agent's events. Agents also publish events of their group that happened elsewhere
+   * (a promotion on another member): with `peerId`, those are left to the agent they happened on, so
+   * each event is attributed to its own site once.
+   */
+  follow(site: string, client: ControlClient, signal: AbortSignal, peerId?: string): void {
     const run = async () => {
       const stream = client.events({ signal, backlog: 1024, retry: { initialMs: 100, maxMs: 500 } })
       for await (const item of stream) {
         if (item.type !== 'event') continue
         const { event } = item
         if (this.#seen.has(event.id)) continue
+        if (
+          peerId !== undefined &&
+          'peerId' in event &&
+          event.type !== 'repair' &&
+          event.type !== 'peer' &&
+          event.peerId !== peerId
+        )
+          continue
         this.#seen.add(event.id)
         this.events.push({ at: this.#toRunTime(event.time), site, event })
       }

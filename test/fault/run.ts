@@ -156,7 +156,7 @@ export async function faultRun(options: FaultRunOptions): Promise<FaultRunResult
     agents = await LabAgents.start({ lab, root: dir })
     const the = agents
     const events = new EventRecorder(toRunTime)
-    for (const a of the.agents) events.follow(a.site, a.client, stopEvents.signal)
+    for (const a of the.agents) events.follow(a.site, a.client, stopEvents.signal, a.peerId)
     await the.waitForMesh(60_000, outer)
     say(`agents ready: ${the.agents.map((a) => `${a.site}=${a.peerId.slice(-6)}`).join(' ')}`)
 

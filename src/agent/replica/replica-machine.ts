@@ -141,6 +141,12 @@ export class ReplicaMachine {
     return wanted.promise
   }
 
+  /** Gives up a checkpoint not taken yet (the guest never got there); the replay goes on. */
+  cancelCheckpoint(reason: string): void {
+    this.#checkpointWanted?.reject(new CheckpointError(reason))
+    this.#checkpointWanted = undefined
+  }
+
   #maybePause(position: number): void {
     const wanted = this.#checkpointWanted
     if (wanted && position === wanted.position && this.#promotable.waiting && this.#machine) {
@@ -202,18 +208,21 @@ export class ReplicaMachine {
     const machine = this.#machine
     if (this.#abort.signal.aborted) return { kind: 'stopped' }
     let result = await machine.run({ signal: this.#abort.signal })
-    // Paused for a checkpoint: capture it, then go on where the guest was.
-    while (result.kind === 'paused' && !this.#abort.signal.aborted && this.#checkpointWanted) {
+    // Paused for a checkpoint: capture it, then go on where the guest was (also when the checkpoint
+    // was given up just as the pause came: only a stop ends the run).
+    while (result.kind === 'paused' && !this.#abort.signal.aborted) {
       const wanted = this.#checkpointWanted
       this.#checkpointWanted = undefined
-      try {
-        const blob: CheckpointTape = {
-          chain: this.#promotable.snapshot(),
-          outputLength: this.#init.output.length,
+      if (wanted) {
+        try {
+          const blob: CheckpointTape = {
+            chain: this.#promotable.snapshot(),
+            outputLength: this.#init.output.length,
+          }
+          wanted.resolve(encodeCheckpoint(machine.captureCheckpoint(encodeCheckpointTape(blob))))
+        } catch (err) {
+          wanted.reject(err as Error)
         }
-        wanted.resolve(encodeCheckpoint(machine.captureCheckpoint(encodeCheckpointTape(blob))))
-      } catch (err) {
-        wanted.reject(err as Error)
       }
       result = await machine.run({ signal: this.#abort.signal })
     }

@@ -21,6 +21,9 @@ import { StdinQueue } from './stdin-queue.ts'
  */
 const FRESH_GROUP_QUIET_FACTOR = 5
 
+/** How long committed entries may wait for a shadow's checkpoint. */
+const CHECKPOINT_TIMEOUT_MS = 10_000
+
 export interface ReplicaTiming {
   /** An idle primary heartbeats this often; also the tick. */
   heartbeatMs: number
@@ -365,12 +368,20 @@ export class Replica {
   async #takeCheckpoint(seq: number): Promise<void> {
     const machine = this.#machine
     let bytes: Uint8Array
+    // Entries wait while it is taken: never for long (a guest stuck where it cannot pause would
+    // otherwise hold the replay, and a promotion, forever).
+    const timer = setTimeout(
+      () => machine.cancelCheckpoint('the guest did not reach the checkpoint in time'),
+      CHECKPOINT_TIMEOUT_MS,
+    )
     try {
       bytes = await machine.checkpoint(this.#fed)
     } catch (err) {
       if (machine === this.#machine && !this.#closed)
         this.#init.onEvent({ type: 'checkpoint-failed', seq, error: err as Error })
       return
+    } finally {
+      clearTimeout(timer)
     }
     if (machine !== this.#machine || this.#closed) return
     await this.#init.storage.writeCheckpointData(seq, bytes)
