@@ -316,8 +316,7 @@ export class Agent {
     const spec = this.spec(event.workload)
     const sender = from.toString()
     if (
-      !spec ||
-      !spec.members.includes(sender) ||
+      !spec?.members.includes(sender) ||
       ('peerId' in event && event.type !== 'repair' && event.peerId !== sender)
     ) {
       this.log.warn(
