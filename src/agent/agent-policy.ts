@@ -7,6 +7,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
+import type { ControlEventBody } from '../control/api-types.ts'
 import { ForbiddenError, ManifestInvalidError } from '../errors/index.ts'
 import type { Candidate } from '../mesh/index.ts'
 import {
@@ -21,7 +22,6 @@ import {
   type WorkloadFacts,
 } from '../policy/index.ts'
 import type { AgentConfig } from './config/index.ts'
-import type { ControlEventBody } from './control/api-types.ts'
 import { hostEngine, PolicyGate } from './policy-gate.ts'
 import type { AuditLog } from './store/index.ts'
 

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import type { ControlAddress, ControlEventBody, FailoverInfo } from '../control/api-types.ts'
 import {
   ConflictError,
   ForbiddenError,
@@ -25,7 +26,6 @@ import { instrumentInWorker } from '../replay/wasm/index.ts'
 import { AgentPolicy } from './agent-policy.ts'
 import type { AgentConfig } from './config/index.ts'
 import { dataDirLayout, prepareDataDir } from './config/index.ts'
-import type { ControlAddress, ControlEventBody, FailoverInfo } from './control/api-types.ts'
 import { ControlServer, EventHub } from './control/index.ts'
 import { AgentHandlers } from './control-handlers.ts'
 import type { Message } from './group/types.ts'

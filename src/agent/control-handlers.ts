@@ -6,17 +6,6 @@
 import { readFile } from 'node:fs/promises'
 import { availableParallelism, freemem } from 'node:os'
 import { isAbsolute } from 'node:path'
-import {
-  BadRequestError,
-  ConflictError,
-  ForbiddenError,
-  NotPrimaryError,
-  UnderstudyError,
-  UnknownWorkloadError,
-} from '../errors/index.ts'
-import type { CandidateStatus } from '../policy/index.ts'
-import type { Agent } from './agent.ts'
-import { AGENT_VERSION } from './agent.ts'
 import type {
   AgentStatus,
   Explanation,
@@ -35,7 +24,18 @@ import type {
   WorkloadDetail,
   WorkloadState,
   WorkloadSummary,
-} from './control/api-types.ts'
+} from '../control/api-types.ts'
+import {
+  BadRequestError,
+  ConflictError,
+  ForbiddenError,
+  NotPrimaryError,
+  UnderstudyError,
+  UnknownWorkloadError,
+} from '../errors/index.ts'
+import type { CandidateStatus } from '../policy/index.ts'
+import type { Agent } from './agent.ts'
+import { AGENT_VERSION } from './agent.ts'
 import type { ControlHandlers, RequestContext } from './control/handlers.ts'
 import { candidateStatusOf } from './workload/candidates.ts'
 import {

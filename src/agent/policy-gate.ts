@@ -10,6 +10,8 @@
  * deny (an unrecorded decision is not acted on). Denies are always written; allows of the
  * per-batch checks are sampled (allow-sampler.ts explains why and how).
  */
+
+import type { ControlEventBody, Explanation } from '../control/api-types.ts'
 import { ManifestInvalidError, UnderstudyError } from '../errors/index.ts'
 import type {
   CandidateStatus,
@@ -23,7 +25,6 @@ import type {
   WorkloadFacts,
 } from '../policy/index.ts'
 import { type PolicyEngine, place, unknownPeer, verifyManifest, workloadIdOf } from '../policy/index.ts'
-import type { ControlEventBody, Explanation } from './control/api-types.ts'
 import { AllowSampler } from './policy-gate/allow-sampler.ts'
 import { explanationOf } from './policy-gate/explanation.ts'
 import type { AuditRecord } from './store/index.ts'

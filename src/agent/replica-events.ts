@@ -3,9 +3,10 @@
  * Prometheus metrics, log lines, and the few reactions (following a new membership, dropping a
  * replica the group removed). Kept apart from the agent so the mapping reads in one place.
  */
+
+import type { ControlEventBody } from '../control/api-types.ts'
 import { DivergenceError } from '../errors/index.ts'
 import type { Hosted } from './agent.ts'
-import type { ControlEventBody } from './control/api-types.ts'
 import type { Logger, UnderstudyMetrics } from './observability/index.ts'
 import type { ReplicaEvent, ReplicaMetrics } from './replica/replica.ts'
 

@@ -3,7 +3,7 @@
  * why it matters. Every figure shown is read back from the agents (their control API and events), and
  * each step records its part of the summary as soon as it has it, so a failure still reports the rest.
  */
-import type { ReplicaInfo, WorkloadSummary } from '../agent/control/index.ts'
+import type { ReplicaInfo, WorkloadSummary } from '../control/index.ts'
 import { DemoError } from './demo-error.ts'
 import { columns, median, ms, shortId } from './format.ts'
 import type { DemoSummary } from './index.ts'

@@ -8,7 +8,7 @@
  * request whose reply does not come is sent again: SET is idempotent, so a duplicate is harmless.
  */
 import { setTimeout } from 'node:timers/promises'
-import type { ControlClient } from '../agent/control/index.ts'
+import type { ControlClient } from '../control/index.ts'
 
 export interface KvClientOptions {
   /** How long to wait for a reply before sending the request again. */

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ControlClient } from '../agent/control/index.ts'
+import { ControlClient } from '../control/index.ts'
 
 const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url))
 

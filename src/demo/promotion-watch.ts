@@ -3,7 +3,7 @@
  * figures (detection, election, promotion) come from the new primary's own 'promotion' event, not
  * from the demo's clock, so what the demo shows is what the agent measured.
  */
-import type { ControlClient, ControlEventBody } from '../agent/control/index.ts'
+import type { ControlClient, ControlEventBody } from '../control/index.ts'
 
 export type PromotionEvent = Extract<ControlEventBody, { type: 'promotion' }>
 

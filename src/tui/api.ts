@@ -11,5 +11,5 @@ export type {
   ReplicaInfo,
   WorkloadDetail,
   WorkloadSummary,
-} from '../agent/control/index.ts'
-export { ControlClient } from '../agent/control/index.ts'
+} from '../control/index.ts'
+export { ControlClient } from '../control/index.ts'

@@ -1,6 +1,5 @@
 import test, { type ExecutionContext } from 'ava'
 import type { HostPolicyConfig } from '../../src/agent/config/index.ts'
-import type { ControlEvent } from '../../src/agent/control/api-types.ts'
 import { EventHub } from '../../src/agent/control/event-hub.ts'
 import {
   type EnforcementPoint,
@@ -11,6 +10,7 @@ import {
   PolicyGate,
 } from '../../src/agent/policy-gate.ts'
 import { AgentStore } from '../../src/agent/store/index.ts'
+import type { ControlEvent } from '../../src/control/api-types.ts'
 import {
   ManifestNotOwnerError,
   ManifestTamperedError,

@@ -1,5 +1,5 @@
+import type { ErrorBody } from '../../control/api-types.ts'
 import { ForbiddenError, UnderstudyError } from '../../errors/index.ts'
-import type { ErrorBody } from './api-types.ts'
 
 /** HTTP status of each error code a handler may throw; codes not listed answer 500. */
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { ControlEvent, ControlEventBody, GapEvent } from './api-types.ts'
+import type { ControlEvent, ControlEventBody, GapEvent } from '../../control/api-types.ts'
 
 export interface EventHubInit {
   /** Events kept for resuming clients (default 1024). */

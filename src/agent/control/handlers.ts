@@ -14,7 +14,7 @@ import type {
   ValidStopRequest,
   WorkloadDetail,
   WorkloadSummary,
-} from './api-types.ts'
+} from '../../control/api-types.ts'
 
 /**
  * Who is calling. The Unix socket is mode 0600, so whoever connects through it runs as the agent's

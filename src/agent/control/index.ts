@@ -1,10 +1,10 @@
 /**
- * The agent's local control API: HTTP + JSON with a server-sent event stream, on a Unix socket
- * (0600) or loopback TCP with a bearer token. The server calls ControlHandlers (the agent plugs in);
- * the CLI and the TUI use only ControlClient. Wire types: api-types.ts.
+ * The agent's side of its local control API: the server, which calls ControlHandlers (the agent
+ * plugs in), and the event hub. The contract itself (wire types, client) is src/control, re-exported
+ * here for the agent's own modules.
  */
 
-export * from './api-types.ts'
+export * from '../../control/api-types.ts'
 export {
   type CallOptions,
   ControlClient,
@@ -17,7 +17,7 @@ export {
   type RetryOptions,
   type StreamOptions,
   type StreamState,
-} from './client.ts'
+} from '../../control/client.ts'
 export { type Backlog, EventHub, type EventHubInit, type EventListener } from './event-hub.ts'
 export type { Caller, ControlHandlers, RequestContext } from './handlers.ts'
 export { isLoopbackHost } from './listen-address.ts'

@@ -3,7 +3,6 @@ import { statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { z } from 'zod'
-import { BadRequestError, ListenError, UnauthorizedError, UnderstudyError } from '../../errors/index.ts'
 import {
   API_PREFIX,
   type ControlAddress,
@@ -17,12 +16,13 @@ import {
   runRequestSchema,
   stdinRequestSchema,
   stopRequestSchema,
-} from './api-types.ts'
+} from '../../control/api-types.ts'
+import { encodeSse, encodeSseComment } from '../../control/sse.ts'
+import { BadRequestError, ListenError, UnauthorizedError, UnderstudyError } from '../../errors/index.ts'
 import { errorResponse } from './error-status.ts'
 import type { EventHub } from './event-hub.ts'
 import type { Caller, ControlHandlers, RequestContext } from './handlers.ts'
 import { clearStaleSocket, isLoopbackHost, listenPrivately, makePrivate } from './listen-address.ts'
-import { encodeSse, encodeSseComment } from './sse.ts'
 
 export interface ControlServerInit {
   /** A Unix socket path (made 0600), or a loopback host and port (0: any free port) with a bearer token. */

@@ -3,9 +3,10 @@
  * whether it was chosen and as what, the reasons, and one summary line that says what was
  * placed, or which rule kept the placement from being made.
  */
+
+import type { Explanation, PlacementCandidate } from '../../control/api-types.ts'
 import type { Placement, PlacementRequest } from '../../policy/index.ts'
 import { shortId } from '../../policy/index.ts'
-import type { Explanation, PlacementCandidate } from '../control/api-types.ts'
 
 export function explanationOf(
   request: PlacementRequest,

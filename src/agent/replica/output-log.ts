@@ -4,7 +4,7 @@
  * the primary by releasing held output on commit), so a client can read it from any of them and resume
  * at an offset after a failover.
  */
-import type { LogChunk } from '../control/api-types.ts'
+import type { LogChunk } from '../../control/api-types.ts'
 
 interface Piece {
   offset: number

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { workloadNameSchema } from '../control/api-types.ts'
+import { workloadNameSchema } from '../../control/api-types.ts'
 
 export const workloadSpecSchema = z.strictObject({
   name: workloadNameSchema,

@@ -1,6 +1,6 @@
 /**
  * The workload commands: run, ps, stop, failover, logs, send (stdin), explain, status, peers. They
- * talk to the local agent only through its control API (src/agent/control); each finds the agent
+ * talk to the local agent only through its control API (src/control); each finds the agent
  * the same way (see workloads/connection.ts). main.ts adds them with `program.addCommand`.
  */
 import type { Command } from 'commander'

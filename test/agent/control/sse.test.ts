@@ -1,5 +1,5 @@
 import test from 'ava'
-import { encodeSse, encodeSseComment, SseParser } from '../../../src/agent/control/sse.ts'
+import { encodeSse, encodeSseComment, SseParser } from '../../../src/control/sse.ts'
 
 test('messages split at any byte boundary parse the same as whole', (t) => {
   const text =

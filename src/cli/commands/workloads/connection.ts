@@ -15,11 +15,7 @@ import {
   envName,
   loadConfig,
 } from '../../../agent/config/index.ts'
-import {
-  type ControlAddress,
-  ControlClient,
-  type ControlClientOptions,
-} from '../../../agent/control/index.ts'
+import { type ControlAddress, ControlClient, type ControlClientOptions } from '../../../control/index.ts'
 import { AgentUnreachableError, ConfigError, UsageError } from '../../../errors/index.ts'
 
 export interface ConnectionFlags {

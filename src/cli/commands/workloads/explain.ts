@@ -1,5 +1,5 @@
 /** `understudy explain NAME`: every candidate peer of the last placement, chosen or not, and why. */
-import type { Explanation } from '../../../agent/control/index.ts'
+import type { Explanation } from '../../../control/index.ts'
 import { apiAction, workloadCommand } from './command.ts'
 import { AgentLink, type ConnectionFlags } from './connection.ts'
 import { formatDuration } from './format.ts'

@@ -1,5 +1,5 @@
 /** `understudy failover NAME [--to PEER]`: a drill, handing the primary role over on purpose. */
-import type { ControlClient, WorkloadDetail } from '../../../agent/control/index.ts'
+import type { ControlClient, WorkloadDetail } from '../../../control/index.ts'
 import { UsageError } from '../../../errors/index.ts'
 import { apiAction, workloadCommand } from './command.ts'
 import { AgentLink, type ConnectionFlags } from './connection.ts'

@@ -3,7 +3,7 @@
  * Also used by `run --attach`.
  */
 import { InvalidArgumentError } from 'commander'
-import type { LogChunk } from '../../../agent/control/index.ts'
+import type { LogChunk } from '../../../control/index.ts'
 import { apiAction, workloadCommand } from './command.ts'
 import { AgentLink, type ConnectionFlags } from './connection.ts'
 import { interruptOnSignals, writeBytes } from './output.ts'

@@ -1,5 +1,5 @@
 /** `understudy peers [--json]`: the agents this one knows, and what each offers. */
-import type { PeerInfo } from '../../../agent/control/index.ts'
+import type { PeerInfo } from '../../../control/index.ts'
 import { apiAction, workloadCommand } from './command.ts'
 import { AgentLink, type ConnectionFlags } from './connection.ts'
 import { formatMiB, shortPeerId } from './format.ts'

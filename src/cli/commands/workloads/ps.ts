@@ -1,5 +1,5 @@
 /** `understudy ps [--json]`: one line per workload, fitted to the terminal (80 columns when piped). */
-import type { WorkloadSummary } from '../../../agent/control/index.ts'
+import type { WorkloadSummary } from '../../../control/index.ts'
 import { apiAction, workloadCommand } from './command.ts'
 import { AgentLink, type ConnectionFlags } from './connection.ts'
 import { formatDuration, shortPeerId } from './format.ts'

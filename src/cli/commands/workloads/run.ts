@@ -2,7 +2,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { InvalidArgumentError } from 'commander'
-import { type RunRequest, type WorkloadSummary, workloadNameSchema } from '../../../agent/control/index.ts'
+import { type RunRequest, type WorkloadSummary, workloadNameSchema } from '../../../control/index.ts'
 import { UsageError } from '../../../errors/index.ts'
 import { apiAction, workloadCommand } from './command.ts'
 import { AgentLink, type ConnectionFlags } from './connection.ts'

@@ -2,7 +2,7 @@
  * `understudy send NAME [TEXT…]` (alias `stdin`): text, or this command's own stdin, to the guest's
  * stdin through the primary, which logs it as an input entry.
  */
-import type { StdinResponse } from '../../../agent/control/index.ts'
+import type { StdinResponse } from '../../../control/index.ts'
 import { apiAction, workloadCommand } from './command.ts'
 import { AgentLink, type ConnectionFlags } from './connection.ts'
 

@@ -1,5 +1,5 @@
 /** `understudy status`: the local agent in a few lines. */
-import type { AgentStatus } from '../../../agent/control/index.ts'
+import type { AgentStatus } from '../../../control/index.ts'
 import { apiAction, workloadCommand } from './command.ts'
 import { AgentLink, type ConnectionFlags } from './connection.ts'
 import { formatDuration, plural } from './format.ts'

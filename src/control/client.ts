@@ -1,6 +1,6 @@
 import { type IncomingMessage, request } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { AgentUnreachableError, ControlApiError } from '../../errors/index.ts'
+import { AgentUnreachableError, ControlApiError } from '../errors/index.ts'
 import {
   type AgentStatus,
   API_PREFIX,
