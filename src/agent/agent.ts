@@ -239,7 +239,14 @@ export class Agent {
     }
     options.signal?.addEventListener('abort', () => void agent.stop(), { once: true })
     log.info(
-      { peerId: agent.peerId, addrs: node.getMultiaddrs().map(String), control: agent.controlAddress },
+      {
+        peerId: agent.peerId,
+        addrs: node.getMultiaddrs().map(String),
+        control: agent.controlAddress,
+        // Workloads started here without a manifest are owned (and signed) by this user: other hosts'
+        // hostPolicy.allowUsers must name it for them to take replicas.
+        adminUser: policy.adminUserId,
+      },
       'agent started',
     )
     return agent
