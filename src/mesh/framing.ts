@@ -1,3 +1,4 @@
+import type { Stream } from '@libp2p/interface'
 /**
  * Length-prefixed framing shared by the mesh protocols: each frame is an unsigned
  * LEB128 varint length, then that many bytes. Decoding is strict: non-minimal
@@ -168,4 +169,67 @@ export class FrameReader {
     }
     return undefined
   }
+}
+
+/** How one caller of readFirstFrame names what can go wrong. */
+export interface FirstFrameOptions {
+  maxFrameBytes: number
+  signal: AbortSignal
+  /** The frames of the first chunk that completed one: returns the frame, or throws (e.g. trailing bytes). */
+  accept?: (frames: Uint8Array[], reader: FrameReader) => Uint8Array
+  /** A bad frame or a throw from `accept`, as the caller's error. */
+  failed: (err: unknown) => Error
+  /** The peer ended the stream before a frame came. */
+  closed: () => Error
+  /** `signal` aborted first. */
+  aborted: (reason: unknown) => Error
+  /**
+   * Also notice a stream that was already over when listening began (the peer answered and reset it
+   * before we listened: its buffered data is dispatched first, in a microtask).
+   */
+  noticeEarlyClose?: boolean
+}
+
+/** Resolves with the first frame a peer sends on `stream` (a request's answer, a status response). */
+export function readFirstFrame(stream: Stream, options: FirstFrameOptions): Promise<Uint8Array> {
+  const { signal } = options
+  const reader = new FrameReader(options.maxFrameBytes)
+  const result = Promise.withResolvers<Uint8Array>()
+  let settled = false
+  const finish = (err: Error | undefined, frame?: Uint8Array): void => {
+    if (settled) return
+    settled = true
+    stream.removeEventListener('message', onMessage)
+    stream.removeEventListener('close', onClose)
+    stream.removeEventListener('remoteCloseWrite', onClose)
+    signal.removeEventListener('abort', onAbort)
+    if (err !== undefined) result.reject(err)
+    else if (frame !== undefined) result.resolve(frame)
+  }
+  const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
+    try {
+      const frames = reader.push(evt.data)
+      if (frames.length === 0) return
+      finish(undefined, options.accept ? options.accept(frames, reader) : frames[0])
+    } catch (err) {
+      finish(options.failed(err))
+    }
+  }
+  const onClose = (): void => finish(options.closed())
+  const onAbort = (): void => finish(options.aborted(signal.reason))
+
+  if (signal.aborted) {
+    onAbort()
+    return result.promise
+  }
+  stream.addEventListener('message', onMessage)
+  stream.addEventListener('close', onClose)
+  stream.addEventListener('remoteCloseWrite', onClose)
+  signal.addEventListener('abort', onAbort, { once: true })
+  if (options.noticeEarlyClose) {
+    queueMicrotask(() => {
+      if (stream.status !== 'open' || stream.readableEnded) onClose()
+    })
+  }
+  return result.promise
 }

@@ -6,10 +6,9 @@
  */
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
-import type { Uint8ArrayList } from 'uint8arraylist'
 import { UnderstudyError } from '../../errors/index.ts'
 import { MalformedFrameError, StreamClosedError } from '../errors.ts'
-import { FrameReader } from '../framing.ts'
+import { readFirstFrame } from '../framing.ts'
 import { raceAbort } from '../race-abort.ts'
 import { endStream } from './closing.ts'
 import { decodeFrame } from './codec.ts'
@@ -67,40 +66,14 @@ export async function performRequest(call: RequestCall): Promise<Uint8Array> {
 
 /** Resolves with the first frame body the responder sends. */
 function readReply(stream: Stream, maxFrameBytes: number, signal: AbortSignal): Promise<Uint8Array> {
-  const reader = new FrameReader(maxFrameBytes)
-  const result = Promise.withResolvers<Uint8Array>()
-  let settled = false
-  const finish = (err: Error | undefined, frame?: Uint8Array): void => {
-    if (settled) return
-    settled = true
-    stream.removeEventListener('message', onMessage)
-    stream.removeEventListener('close', onClose)
-    stream.removeEventListener('remoteCloseWrite', onClose)
-    signal.removeEventListener('abort', onAbort)
-    if (err !== undefined) result.reject(err)
-    else if (frame !== undefined) result.resolve(frame)
-  }
-  const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
-    try {
-      const first = reader.push(evt.data)[0]
-      if (first !== undefined) finish(undefined, first)
-    } catch (err) {
-      finish(asTyped(err))
-    }
-  }
-  const onClose = (): void =>
-    finish(new StreamClosedError('the peer closed the request stream without an answer', { remote: true }))
-  const onAbort = (): void => finish(signal.reason)
-
-  if (signal.aborted) {
-    onAbort()
-    return result.promise
-  }
-  stream.addEventListener('message', onMessage)
-  stream.addEventListener('close', onClose)
-  stream.addEventListener('remoteCloseWrite', onClose)
-  signal.addEventListener('abort', onAbort, { once: true })
-  return result.promise
+  return readFirstFrame(stream, {
+    maxFrameBytes,
+    signal,
+    failed: asTyped,
+    closed: () =>
+      new StreamClosedError('the peer closed the request stream without an answer', { remote: true }),
+    aborted: (reason) => reason as Error,
+  })
 }
 
 function asTyped(err: unknown): UnderstudyError {

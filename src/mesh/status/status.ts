@@ -17,10 +17,9 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import PQueue from 'p-queue'
-import type { Uint8ArrayList } from 'uint8arraylist'
 import { ConfigError } from '../../errors/index.ts'
 import { LogStreamError, StatusError } from '../errors.ts'
-import { encodeUtf8, FrameReader } from '../framing.ts'
+import { encodeUtf8, readFirstFrame } from '../framing.ts'
 import { sleep } from '../race-abort.ts'
 import { decodeStatus, encodeStatus, type PeerStatus } from './codec.ts'
 import * as C from './constants.ts'
@@ -297,47 +296,19 @@ function withTimeout(signal: AbortSignal | undefined, ms: number): AbortSignal {
 
 /** Reads exactly one frame, then expects the peer to end the stream. */
 function readOneFrame(stream: Stream, maxBytes: number, signal: AbortSignal): Promise<Uint8Array> {
-  const reader = new FrameReader(maxBytes)
-  const result = Promise.withResolvers<Uint8Array>()
-  let settled = false
-  const finish = (err: Error | undefined, frame?: Uint8Array): void => {
-    if (settled) return
-    settled = true
-    stream.removeEventListener('message', onMessage)
-    stream.removeEventListener('close', onClose)
-    stream.removeEventListener('remoteCloseWrite', onClose)
-    signal.removeEventListener('abort', onAbort)
-    if (err !== undefined) result.reject(err)
-    else if (frame !== undefined) result.resolve(frame)
-  }
-  const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
-    try {
-      const frames = reader.push(evt.data)
-      const first = frames[0]
-      if (first === undefined) return
+  return readFirstFrame(stream, {
+    maxFrameBytes: maxBytes,
+    signal,
+    accept: (frames, reader) => {
       if (frames.length > 1 || reader.buffered > 0)
         throw new StatusError('status response has trailing bytes')
-      finish(undefined, first)
-    } catch (err) {
-      finish(err instanceof LogStreamError ? new StatusError(err.message, { cause: err }) : (err as Error))
-    }
-  }
-  const onClose = (): void => finish(new StatusError('the peer closed the status stream without a response'))
-  const onAbort = (): void =>
-    finish(new StatusError(`no status response: ${String(signal.reason?.message ?? signal.reason)}`))
-
-  if (signal.aborted) {
-    onAbort()
-    return result.promise
-  }
-  stream.addEventListener('message', onMessage)
-  stream.addEventListener('close', onClose)
-  stream.addEventListener('remoteCloseWrite', onClose)
-  signal.addEventListener('abort', onAbort, { once: true })
-  // The peer may have answered and reset the stream before we listened: buffered data is
-  // dispatched first (in a microtask), then a stream that is already over is noticed here.
-  queueMicrotask(() => {
-    if (stream.status !== 'open' || stream.readableEnded) onClose()
+      return frames[0]!
+    },
+    failed: (err) =>
+      err instanceof LogStreamError ? new StatusError(err.message, { cause: err }) : (err as Error),
+    closed: () => new StatusError('the peer closed the status stream without a response'),
+    aborted: (reason) =>
+      new StatusError(`no status response: ${String((reason as Error | undefined)?.message ?? reason)}`),
+    noticeEarlyClose: true,
   })
-  return result.promise
 }
