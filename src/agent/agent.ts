@@ -620,7 +620,7 @@ export class Agent {
     const hosted = this.hosted.get(name)
     if (!hosted) throw new UnknownWorkloadError(name)
     const s = hosted.replica.status()
-    const end = hosted.replica.machineEnd ?? (hosted.replica.failure ? undefined : undefined)
+    const end = hosted.replica.machineEnd
     return {
       peerId: this.peerId,
       site: this.site,
@@ -1051,8 +1051,6 @@ export class Agent {
     }
   }
 }
-
-export { NotPrimaryError }
 
 function carriesData(message: Message): boolean {
   return message.type === 'append' || message.type === 'install-checkpoint'

@@ -5,6 +5,8 @@
  * the restarted agent is not up yet (two sites out of three down). Here every fault keeps the hold the
  * schedule drew, and the run just lasts longer. The executed steps are mapped back to real time.
  */
+
+import { sleep } from '../../src/demo/local-mesh.ts'
 import type { ExecutedStep } from './lab/index.ts'
 
 export class PausingClock {
@@ -21,19 +23,7 @@ export class PausingClock {
 
   now = (): number => this.#real() - this.#paused
 
-  sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-    new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason)
-      const onAbort = () => {
-        clearTimeout(timer)
-        reject(signal?.reason)
-      }
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort)
-        resolve()
-      }, ms)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
+  sleep = (ms: number, signal?: AbortSignal): Promise<void> => sleep(ms, signal)
 
   /** Wraps a step's action: the clock stands still while it runs. */
   action<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>): (...args: A) => Promise<R> {

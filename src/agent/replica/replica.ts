@@ -321,7 +321,7 @@ export class Replica {
     await this.#init.storage.persist(rd)
     if (rd.checkpoint && !rd.checkpoint.restore)
       await this.#init.storage.compact(rd.checkpoint.checkpoint.seq)
-    if (installed && rd.checkpoint) await this.#restart(installed, rd.checkpoint.checkpoint.seq)
+    if (installed && rd.checkpoint) await this.#restart(installed)
     for (const m of rd.messages) this.#init.send(m.to, m)
     for (const event of rd.events) await this.#onGroupEvent(event)
     if (rd.roleChange) {
@@ -410,15 +410,14 @@ export class Replica {
     return false
   }
 
-  /** Replaces the machine by one restored from `checkpoint` (taken after group entry `seq`). */
-  async #restart(checkpoint: Uint8Array, seq: number): Promise<void> {
+  /** Replaces the machine by one restored from `checkpoint` (its position comes from the checkpoint). */
+  async #restart(checkpoint: Uint8Array): Promise<void> {
     await this.#machine.stop()
     this.#backlog = []
     this.#liveEpoch = undefined
     this.#machineEnd = undefined
     this.#machine = this.#newMachine(checkpoint)
     this.#fed = this.#machine.position
-    void seq
   }
 
   #apply(entry: Entry): void {
