@@ -219,11 +219,6 @@ export class Replica {
     }
   }
 
-  /** When the entry at `seq` was applied here (for lag in ms); undefined if not known. */
-  appliedAt(seq: number): number | undefined {
-    return this.#appliedAt.get(seq)
-  }
-
   /** A message from another member (already decoded and authorized). */
   receive(message: Message): void {
     if (this.#closed || this.#failure) return
@@ -423,6 +418,8 @@ export class Replica {
   #apply(entry: Entry): void {
     // Membership changes are the group's own entries: the machine never sees them.
     if (entry.kind === 'config') return
+    // The live primary's own entries of its epoch came from this machine: nothing to decode or feed.
+    if (entry.kind === 'normal' && this.#liveEpoch !== undefined && entry.epoch === this.#liveEpoch) return
     const machineEntry = decodeEntry(entry.data)
     if (machineEntry.seq < this.#fed) return
     if (machineEntry.seq !== this.#fed) {
@@ -435,14 +432,10 @@ export class Replica {
     this.#fed = machineEntry.seq + 1
     this.#appliedAt.set(entry.seq, this.#now())
     if (this.#appliedAt.size > 4096) this.#appliedAt.delete(this.#appliedAt.keys().next().value as number)
+    if (entry.kind !== 'epoch-start') return
     const status = this.#member.status()
     // Our own epoch start is committed and replayed up to: from here the guest runs live.
-    if (
-      entry.kind === 'epoch-start' &&
-      status.role === 'primary' &&
-      entry.epoch === status.epoch &&
-      this.#liveEpoch !== status.epoch
-    ) {
+    if (status.role === 'primary' && entry.epoch === status.epoch && this.#liveEpoch !== status.epoch) {
       this.#liveEpoch = status.epoch
       this.#machine.goLive(status.epoch)
       const now = this.#now()
